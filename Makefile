@@ -1,0 +1,46 @@
+# The front door. Each target is a thin call into a stage's command-line entry (python -m ...),
+# which also runs on its own. Environments are created on first use.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed
+
+# Recipe and run folder for `make train` and friends.
+RECIPE      ?= model/recipes/demo.yaml
+RUN         ?= runs/demo
+
+.PHONY: help setup demo test train bench clean
+
+help:
+	@echo "make demo     synthetic data -> train compact model -> evaluate -> export -> cost (runs/demo/)"
+	@echo "make test     run the test suite (what CI runs)"
+	@echo "make setup    create $(VENV) with the model, compile and test extras"
+	@echo "make train    RECIPE=model/recipes/<name>.yaml RUN=runs/<name> [DATA=<file.h5>]"
+	@echo "make bench    loader and generator throughput figures"
+
+# One environment for model/ and compile/: finn-plus shares its pins with the training core.
+# finn-plus goes in with --no-deps: it pins brevitas 0.13.0, which fails on torch 2.13.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[model,compile,test]"
+	$(PY) -m pip install -q --no-deps "finn-plus==1.6.1"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m model.pipeline $(RECIPE) --run $(RUN) $(if $(DATA),--data $(DATA))
+
+train: $(STAMP)
+	$(PY) -m model.pipeline $(RECIPE) --run $(RUN) $(if $(DATA),--data $(DATA))
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) scripts/bench_loader.py
+
+clean:
+	rm -rf runs/demo data/synthetic-demo.h5
