@@ -1,0 +1,34 @@
+"""Network registry: recipes name a network and its arguments; `build_net` makes it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+
+def _vgg10(**kw) -> nn.Module:
+    from model.nets.vgg10 import VGG10
+
+    return VGG10(**kw)
+
+
+def _compact(**kw) -> nn.Module:
+    from model.nets.compact import CompactCNN
+
+    return CompactCNN(**kw)
+
+
+NETS: dict[str, Callable[..., nn.Module]] = {
+    "vgg10": _vgg10,
+    "compact": _compact,
+}
+
+
+def build_net(name: str, **kwargs) -> nn.Module:
+    if name not in NETS:
+        raise ValueError(f"unknown network {name!r}; known: {', '.join(sorted(NETS))}")
+    try:
+        return NETS[name](**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for network {name!r}: {exc}") from exc

@@ -1,0 +1,250 @@
+"""A training run as a list of named steps, each leaving its artefact in the run folder.
+
+    data -> train -> evaluate -> export -> cost
+
+`python -m model.pipeline model/recipes/demo.yaml --run runs/demo` runs them all; `--from`/`--to` run a
+slice (each step reads only what earlier steps left on disk), and an interrupted `train` resumes from
+checkpoints/last.pt when the same command is run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from model.config import Recipe, RecipeError, load_recipe, save_recipe
+
+
+@dataclass
+class RunFolder:
+    """Where each artefact of a run lives (names documented in README, "Run folder")."""
+
+    root: Path
+
+    @property
+    def recipe(self) -> Path: return self.root / "recipe.yaml"
+    @property
+    def checkpoints(self) -> Path: return self.root / "checkpoints"
+    @property
+    def last(self) -> Path: return self.checkpoints / "last.pt"
+    @property
+    def best(self) -> Path: return self.checkpoints / "best.pt"
+    @property
+    def data(self) -> Path: return self.root / "data.json"
+    @property
+    def history(self) -> Path: return self.root / "history.json"
+    @property
+    def metrics(self) -> Path: return self.root / "metrics.json"
+    @property
+    def plots(self) -> Path: return self.root / "plots"
+    @property
+    def onnx(self) -> Path: return self.root / "model.onnx"
+    @property
+    def io(self) -> Path: return self.root / "io.json"
+    @property
+    def export(self) -> Path: return self.root / "export.json"
+    @property
+    def cost(self) -> Path: return self.root / "cost.json"
+
+
+@dataclass
+class RunContext:
+    recipe: Recipe
+    run: RunFolder
+    progress: bool = True
+    _data: object = field(default=None, repr=False)
+
+    def net(self):
+        """A freshly initialised network; seeded, so a recipe always starts from the same weights."""
+        import torch
+
+        from model.nets import build_net
+
+        torch.manual_seed(self.recipe.train.seed)
+        return build_net(self.recipe.net.name, **self.recipe.net.args)
+
+    def data(self):
+        """Cached frames and split indices, prepared once per process."""
+        if self._data is None:
+            from model.data import prepare_data
+            from model.quant import input_quant_spec
+
+            self._data = prepare_data(self.recipe.data, input_quant_spec(self.net()), seed=self.recipe.train.seed,
+                                      progress=self.progress)
+        return self._data
+
+    def trained_net(self):
+        from model.train import load_checkpoint
+
+        net = self.net()
+        net.load_state_dict(load_checkpoint(self.run.best)["model"])
+        return net.eval()
+
+    def say(self, msg: str) -> None:
+        if self.progress:
+            print(msg, flush=True)
+
+
+def step_data(ctx: RunContext) -> None:
+    from model.data import write_data_json
+
+    data = ctx.data()
+    write_data_json(data, ctx.run.data)
+    d = data.describe()
+    ctx.say(f"[data] {d['kind']} file {d['path']}: {d['n_train']} train / {d['n_val']} val / {d['n_test']} test "
+            f"frames, {d['frames_per_block']} per (class, SNR) block, cache {d['cache_encoding']}")
+
+
+def step_train(ctx: RunContext) -> None:
+    from model.train import fit
+
+    data = ctx.data()
+    meta = {"net": {"name": ctx.recipe.net.name, "args": ctx.recipe.net.args}, "recipe": ctx.recipe.to_dict()}
+    t0 = time.time()
+    result = fit(ctx.net(), data.train, data.val, data.cache, ctx.recipe.train, ctx.run.checkpoints, meta,
+                 progress=ctx.progress)
+    ctx.run.history.write_text(json.dumps(result.history, indent=2) + "\n")
+    ctx.say(f"[train] best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
+            f"({time.time() - t0:.0f} s this session)")
+
+
+def step_evaluate(ctx: RunContext) -> None:
+    from model.metrics import compute_metrics, summary_line
+    from model.plots import write_metric_plots
+    from model.train import predict, resolve_device
+
+    data = ctx.data()
+    device = resolve_device(ctx.recipe.train.device)
+    logits = predict(ctx.trained_net().to(device), data.cache, data.test, ctx.recipe.train.batch_size, device,
+                     progress=ctx.progress, desc="test split")
+    metrics = compute_metrics(logits.argmax(1), data.cache.labels[data.test], data.cache.snr_db[data.test])
+    metrics["data"] = data.describe()
+    metrics["checkpoint"] = str(ctx.run.best)
+    ctx.run.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
+    write_metric_plots(metrics, ctx.run.plots, f"{ctx.recipe.name} ({data.kind} data)")
+    ctx.say(f"[evaluate] {summary_line(metrics, data.kind)}; plots in {ctx.run.plots}")
+
+
+def verification_frames(data, n: int) -> np.ndarray:
+    """`n` test frames spread evenly over the (class, SNR)-ordered test split."""
+    pick = data.test[np.linspace(0, len(data.test) - 1, num=min(n, len(data.test))).astype(int)]
+    return data.cache.frames(np.sort(pick))
+
+
+def step_export(ctx: RunContext) -> None:
+    from model.export import export_qonnx_model, io_description, verify_export, write_io_json
+
+    data = ctx.data()
+    net = ctx.trained_net()
+    export_qonnx_model(net, ctx.run.onnx)
+    report = verify_export(net, ctx.run.onnx, verification_frames(data, ctx.recipe.export.verify_frames))
+    ctx.run.export.write_text(json.dumps({"verification": report}, indent=2) + "\n")
+    write_io_json(io_description(ctx.run.onnx, ctx.recipe.net.name, data.describe()), ctx.run.io)
+    ctx.say(f"[export] {ctx.run.onnx}: qonnx matches PyTorch on {report['frames']} frames "
+            f"(max |diff| {report['max_abs_diff']:.2g}); I/O description in {ctx.run.io}")
+
+
+def step_cost(ctx: RunContext) -> None:
+    from model.cost import format_report, inference_cost_report, write_cost_json
+
+    rep = inference_cost_report(ctx.run.onnx)
+    write_cost_json(rep, ctx.run.cost)
+    ctx.say(format_report(rep))
+
+
+STEPS: list[tuple[str, Callable[[RunContext], None]]] = [
+    ("data", step_data),
+    ("train", step_train),
+    ("evaluate", step_evaluate),
+    ("export", step_export),
+    ("cost", step_cost),
+]
+STEP_NAMES = [name for name, _ in STEPS]
+
+
+def check_run_folder(run: RunFolder, recipe: Recipe) -> None:
+    """A run folder belongs to one recipe: resuming it with another would mix two experiments."""
+    if not run.recipe.exists():
+        return
+    old = yaml.safe_load(run.recipe.read_text()) or {}
+    new = recipe.to_dict()
+    old.get("train", {}).pop("epochs", None)  # extending a finished run is allowed
+    new = {**new, "train": {k: v for k, v in new["train"].items() if k != "epochs"}}
+    if old != new:
+        raise RecipeError(
+            f"{run.root} holds a run of a different recipe ({run.recipe}); pick a new --run folder, or pass "
+            "--restart to discard that run."
+        )
+
+
+def run_pipeline(recipe: Recipe, run_dir: Path, first: str = "data", last: str = "cost", restart: bool = False,
+                 progress: bool = True) -> RunFolder:
+    run = RunFolder(Path(run_dir))
+    if restart and run.root.exists():
+        import shutil
+
+        shutil.rmtree(run.root)
+    check_run_folder(run, recipe)
+    run.root.mkdir(parents=True, exist_ok=True)
+    save_recipe(recipe, run.recipe)
+    ctx = RunContext(recipe=recipe, run=run, progress=progress)
+    lo, hi = STEP_NAMES.index(first), STEP_NAMES.index(last)
+    for name, step in STEPS[lo : hi + 1]:
+        try:
+            step(ctx)
+        except Exception as exc:
+            raise StepError(name, exc) from exc
+    return run
+
+
+class StepError(RuntimeError):
+    def __init__(self, step: str, exc: Exception):
+        super().__init__(f"step '{step}' failed: {exc}")
+        self.step = step
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`--set train.epochs=3` -> {"train.epochs": 3} (values parsed as YAML scalars)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise RecipeError(f"--set {item!r}: expected key=value, e.g. train.epochs=3")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Train, evaluate, export and cost a recipe into a run folder.")
+    ap.add_argument("recipe", help="recipe YAML (model/recipes/*.yaml)")
+    ap.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    ap.add_argument("--data", help="HDF5 file to use instead of the recipe's (e.g. the real RadioML 2018.01A file)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
+    ap.add_argument("--from", dest="first", choices=STEP_NAMES, default="data")
+    ap.add_argument("--to", dest="last", choices=STEP_NAMES, default="cost")
+    ap.add_argument("--restart", action="store_true", help="delete the run folder first")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
+    args = ap.parse_args(argv)
+    try:
+        overrides = parse_overrides(args.set)
+        if args.data:
+            overrides["data.path"] = args.data
+            overrides["data.synthetic_frames_per_block"] = None
+        recipe = load_recipe(args.recipe, overrides)
+        run_pipeline(recipe, Path(args.run), args.first, args.last, args.restart, progress=not args.quiet)
+    except (RecipeError, StepError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,265 @@
+"""Quantization-aware training with per-epoch checkpoints that an interrupted run resumes from.
+
+Defaults follow the challenge sandbox (Adam, lr 0.01, cosine warm restarts with T_0 = 5 epochs, batch
+1024); every one of them is a recipe setting. Each epoch's shuffle is derived from (seed, epoch), so a
+resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from model.cache import FrameCache
+from model.config import TrainConfig
+
+CHECKPOINT_FORMAT = "amc-fpga-checkpoint/1"
+
+# A training objective maps (network, input batch, labels) to a scalar loss. The default is plain
+# cross-entropy; distillation and auxiliary heads plug in here (model/compress/).
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def logits_of(output) -> torch.Tensor:
+    """Networks may return a QuantTensor or (logits, aux_logits); the main logits are a plain tensor."""
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    return output.value if hasattr(output, "value") else output
+
+
+def cross_entropy_objective(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits_of(net(x)), y)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is visible; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def batches(
+    cache: FrameCache, indices: np.ndarray, batch_size: int, device: torch.device, prefetch: int = 2
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(frames, labels) batches in the order of `indices`, read by a background thread.
+
+    Each batch is one fancy-index into the memory-mapped cache (indices sorted within the batch for
+    locality); the reader thread overlaps that I/O with the previous batch's compute.
+    """
+    q: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def reader():
+        try:
+            for start in range(0, len(indices), batch_size):
+                if stop.is_set():
+                    return
+                idx = np.sort(indices[start : start + batch_size])
+                q.put((torch.from_numpy(cache.frames(idx)), torch.from_numpy(cache.labels[idx].astype(np.int64))))
+        except BaseException as exc:  # surface reader errors in the consumer
+            q.put(exc)
+        q.put(None)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            x, y = item
+            yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(timeout=0.05)
+
+
+@torch.no_grad()
+def predict(net: nn.Module, cache: FrameCache, indices: np.ndarray, batch_size: int, device: torch.device,
+            progress: bool = False, desc: str = "evaluating") -> np.ndarray:
+    """Logits (len(indices), n_classes) in the order of `indices`."""
+    from tqdm import tqdm
+
+    net.eval()
+    order = np.argsort(indices, kind="stable")
+    sorted_idx = indices[order]
+    outs = []
+    n_batches = -(-len(indices) // batch_size)
+    for x, _ in tqdm(batches(cache, sorted_idx, batch_size, device), total=n_batches, desc=desc,
+                     unit="batch", disable=None if progress else True, leave=False):
+        outs.append(logits_of(net(x)).float().cpu())
+    logits = torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
+    result = np.empty_like(logits)
+    result[order] = logits
+    return result
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    raise ValueError(f"train.optimizer: unknown {cfg.optimizer!r} (adam | sgd)")
+
+
+def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig):
+    """Stepped once per epoch, as in the sandbox."""
+    if cfg.scheduler == "cosine_warm_restarts":
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.t0)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
+    if cfg.scheduler == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    raise ValueError(f"train.scheduler: unknown {cfg.scheduler!r} (cosine_warm_restarts | cosine | constant)")
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """Write to a temporary name and rename: a kill mid-write never leaves a half checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no checkpoint here; train first (make train) or check the run folder")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise RuntimeError(f"{path}: unreadable checkpoint ({exc}); delete it to restart that run") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise RuntimeError(f"{path}: not a checkpoint of this toolchain (format {CHECKPOINT_FORMAT})")
+    return ckpt
+
+
+def stats_collection_state(net: nn.Module) -> dict:
+    """Where Brevitas is still collecting activation statistics: step counter, running buffer, raw value.
+
+    Brevitas initialises learned activation scales from statistics of the first training steps (300
+    by default) and keeps that progress outside the state_dict. Saving it lets a run interrupted
+    during that phase resume exactly where it stopped.
+    """
+    from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+
+    return {
+        name: {"counter": int(m.counter), "buffer": m.buffer.detach().cpu().clone(),
+               "value": m.value.detach().cpu().clone()}
+        for name, m in net.named_modules()
+        if isinstance(m, ParameterFromRuntimeStatsScaling) and m.counter <= m.collect_stats_steps
+    }
+
+
+def restore_stats_collection_state(net: nn.Module, state: dict) -> None:
+    modules = dict(net.named_modules())
+    with torch.no_grad():
+        for name, s in state.items():
+            m = modules[name]
+            m.counter = s["counter"]
+            m.buffer.copy_(s["buffer"])
+            m.value.copy_(s["value"])
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_val_acc: float
+    best_epoch: int
+
+
+def fit(
+    net: nn.Module,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    cache: FrameCache,
+    cfg: TrainConfig,
+    checkpoint_dir: Path,
+    meta: dict,
+    objective: Objective = cross_entropy_objective,
+    progress: bool = True,
+) -> FitResult:
+    """Train `net` for cfg.epochs, resuming from checkpoint_dir/last.pt when it exists.
+
+    `meta` (network name and arguments, recipe) goes into every checkpoint so a checkpoint alone is
+    enough to rebuild the network. best.pt holds the weights of the epoch with the best validation
+    accuracy.
+    """
+    from tqdm import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    net.to(device)
+    opt = make_optimizer(net.parameters(), cfg)
+    sched = make_scheduler(opt, cfg)
+    last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
+    history: list[dict] = []
+    start_epoch, best_acc, best_epoch = 0, -1.0, -1
+    if last.exists():
+        ckpt = load_checkpoint(last)
+        net.load_state_dict(ckpt["model"])
+        restore_stats_collection_state(net, ckpt["stats_collection"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        start_epoch, best_acc, best_epoch = ckpt["epoch"], ckpt["best_val_acc"], ckpt["best_epoch"]
+        history = list(ckpt["history"])
+        if start_epoch < cfg.epochs and progress:
+            print(f"resuming from {last} after epoch {start_epoch}")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        net.train()
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
+        if cfg.max_frames_per_epoch:
+            order = order[: cfg.max_frames_per_epoch]
+        if len(order) % cfg.batch_size == 1:
+            order = order[:-1]  # BatchNorm cannot train on a batch of one
+        n_batches = -(-len(order) // cfg.batch_size)
+        total_loss, seen = 0.0, 0
+        bar = tqdm(batches(cache, order, cfg.batch_size, device), total=n_batches, unit="batch",
+                   desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if progress else True, leave=False)
+        for x, y in bar:
+            loss = objective(net, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total_loss += loss.item() * len(y)
+            seen += len(y)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}")
+        sched.step()
+        val_logits = predict(net, cache, val_idx, cfg.batch_size, device)
+        val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
+        record = {"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "val_acc": val_acc,
+                  "lr": opt.param_groups[0]["lr"]}
+        history.append(record)
+        if progress:
+            print(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  val acc {val_acc:.4f}  "
+                  f"lr {record['lr']:.2e}")
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        if val_acc > best_acc or best_epoch < 0:
+            best_acc, best_epoch = val_acc, epoch + 1
+            save_atomic({"format": CHECKPOINT_FORMAT, "model": state, "epoch": epoch + 1, "val_acc": val_acc,
+                         **meta}, best)
+        save_atomic({
+            "format": CHECKPOINT_FORMAT, "model": state, "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
+            "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history,
+            "stats_collection": stats_collection_state(net), **meta,
+        }, last)
+    return FitResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch)

@@ -1,0 +1,79 @@
+"""The challenge's cost figures, reproduced from the published reference files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from model.cost import CostError, challenge_score, inference_cost_report
+
+REF = Path(__file__).parent / "fixtures" / "reference"
+
+
+def test_baseline_2021_export_scores_one():
+    rep = inference_cost_report(REF / "vgg10_w8a8_baseline_2021_export.onnx")
+    assert rep.total_bops == 807699904
+    assert rep.total_mem_w_bits == 1244936
+    assert f"{rep.score:.6f}" == "1.000000"
+    assert rep.total_mem_w_elems == 155617  # non-zero weights of the baseline
+    assert len(rep.layers) == 10 and not rep.unsupported_ops and not rep.free_arithmetic
+
+
+def test_aaronnet_reproduces_published_figures_and_names_globalmaxpool():
+    rep = inference_cost_report(REF / "aaronnet32pp_2021_export.onnx")
+    assert (rep.total_bops, rep.total_mem_w_bits) == (13068840, 18960)
+    assert f"{rep.score:.6f}" == "0.015705"
+    assert rep.unsupported_ops == ["GlobalMaxPool"]
+    # its depthwise convs see un-requantized (float) inputs: costed at 32 bits
+    assert any(layer.input_dtype == "FLOAT32" for layer in rep.layers)
+
+
+def _graph_with_hidden_arithmetic(path: Path) -> Path:
+    """Conv, then x*x (free by the rules), Pow and ReduceSum (unknown to the cost function)."""
+    w = numpy_helper.from_array(np.ones((4, 2, 3), np.float32), "w")
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3], pads=[1, 1]),
+        helper.make_node("Mul", ["c", "c"], ["sq"]),
+        helper.make_node("Pow", ["sq", "two"], ["p"]),
+        helper.make_node("ReduceSum", ["p", "axes"], ["y"], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "hidden", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w, two, axes],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    return path
+
+
+def test_unknown_and_free_operators_are_named(tmp_path):
+    rep = inference_cost_report(_graph_with_hidden_arithmetic(tmp_path / "h.onnx"))
+    assert rep.unsupported_ops == ["Pow", "ReduceSum"]
+    assert [n.op_type for n in rep.free_arithmetic] == ["Mul"]
+    # float input and float weights: 32 x 32 bits per MAC
+    assert rep.total_bops == 4 * 2 * 3 * 1024 * 32 * 32
+    assert rep.score == pytest.approx(challenge_score(rep.total_bops, rep.total_mem_w_bits))
+
+
+def test_bad_files_fail_with_a_reason(tmp_path):
+    with pytest.raises(CostError, match="no such file"):
+        inference_cost_report(tmp_path / "missing.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00not an onnx file")
+    with pytest.raises(CostError, match="not a readable ONNX"):
+        inference_cost_report(junk)
+
+
+def test_cli_prints_json_totals():
+    out = subprocess.run(
+        [sys.executable, "-m", "model.cost", str(REF / "aaronnet32pp_2021_export.onnx"), "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    rep = json.loads(out.stdout)
+    assert rep["total_bops"] == 13068840 and rep["unsupported_ops"] == ["GlobalMaxPool"]
