@@ -36,6 +36,13 @@ class NetConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str | None = None  # run folder or checkpoint of a trained (larger) model
+    alpha: float = 0.5  # weight of the soft-target term
+    temperature: float = 4.0
+
+
+@dataclass
 class TrainConfig:
     epochs: int = 20
     batch_size: int = 1024
@@ -48,6 +55,46 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = None  # torch CPU threads; None keeps torch's default
     max_frames_per_epoch: int | None = None  # subsample the training split each epoch (quick runs)
+    aux_loss_weights: list = field(default_factory=list)  # one per auxiliary head (missing ones weigh 1)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+
+
+@dataclass
+class FinetuneConfig:
+    epochs: int = 2
+    lr: float | None = None  # default: a tenth of train.lr
+    scheduler: str = "cosine"
+
+
+@dataclass
+class StageConfig:
+    """One compression stage: an operation applied in steps, each followed by fine-tuning.
+
+    magnitude  global L1 unstructured pruning of `fraction` of the remaining weights, `max_steps` times
+    threshold  zero |w| < eps, one step per value in `eps`
+    channels   remove `fraction` of each layer's output channels (L1 ranked), `max_steps` times
+    bits       rebuild the network with `net_args` (e.g. {w_bits: 5}), one step
+    A step whose fine-tuned validation accuracy falls below the floor (`min_val_acc`, or the stage's
+    starting accuracy minus `max_val_drop`) is undone and ends the stage.
+    """
+
+    kind: str = "magnitude"
+    fraction: float = 0.15
+    max_steps: int = 1
+    eps: list = field(default_factory=list)
+    net_args: dict = field(default_factory=dict)
+    exclude: list = field(default_factory=list)  # layer names never pruned
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    distill: bool = True  # distil from the model as it entered the stage
+    min_val_acc: float | None = None
+    max_val_drop: float | None = None
+
+
+@dataclass
+class CompressConfig:
+    stages: list = field(default_factory=list)  # of StageConfig
+    alpha: float = 0.5  # distillation weight while fine-tuning
+    temperature: float = 4.0
 
 
 @dataclass
@@ -62,10 +109,16 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     net: NetConfig = field(default_factory=NetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    compress: CompressConfig = field(default_factory=CompressConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# Lists whose items are themselves dataclasses (kept explicit: typing introspection of list[...] fields
+# is more machinery than these few entries need).
+LIST_OF = {(CompressConfig, "stages"): StageConfig}
 
 
 class RecipeError(ValueError):
@@ -86,6 +139,9 @@ def from_dict(cls, data: dict, where: str = ""):
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = from_dict(hint, value or {}, f"{where}{key}.")
+        elif (cls, key) in LIST_OF:
+            item_cls = LIST_OF[(cls, key)]
+            kwargs[key] = [from_dict(item_cls, v, f"{where}{key}[{i}].") for i, v in enumerate(value or [])]
         else:
             kwargs[key] = value
     return cls(**kwargs)

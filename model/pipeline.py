@@ -1,6 +1,6 @@
 """A training run as a list of named steps, each leaving its artefact in the run folder.
 
-    data -> train -> evaluate -> export -> cost
+    data -> train -> compress -> evaluate -> export -> cost
 
 `python -m model.pipeline model/recipes/demo.yaml --run runs/demo` runs them all; `--from`/`--to` run a
 slice (each step reads only what earlier steps left on disk), and an interrupted `train` resumes from
@@ -37,6 +37,12 @@ class RunFolder:
     def last(self) -> Path: return self.checkpoints / "last.pt"
     @property
     def best(self) -> Path: return self.checkpoints / "best.pt"
+    @property
+    def final(self) -> Path: return self.checkpoints / "final.pt"
+    @property
+    def compress(self) -> Path: return self.root / "compress"
+    @property
+    def compress_summary(self) -> Path: return self.root / "compress.json"
     @property
     def data(self) -> Path: return self.root / "data.json"
     @property
@@ -82,11 +88,10 @@ class RunContext:
         return self._data
 
     def trained_net(self):
-        from model.train import load_checkpoint
+        """The run's final network (after compression, if any), masks folded in, eval mode."""
+        from model.trained import load_trained
 
-        net = self.net()
-        net.load_state_dict(load_checkpoint(self.run.best)["model"])
-        return net.eval()
+        return load_trained(self.run.final)
 
     def say(self, msg: str) -> None:
         if self.progress:
@@ -104,16 +109,40 @@ def step_data(ctx: RunContext) -> None:
 
 
 def step_train(ctx: RunContext) -> None:
+    from model.compress.objectives import make_objective
     from model.train import fit
+    from model.trained import load_trained
 
     data = ctx.data()
+    cfg = ctx.recipe.train
+    teacher = load_trained(cfg.distill.teacher) if cfg.distill.teacher else None
+    objective = make_objective(cfg.aux_loss_weights, teacher, cfg.distill.alpha, cfg.distill.temperature)
     meta = {"net": {"name": ctx.recipe.net.name, "args": ctx.recipe.net.args}, "recipe": ctx.recipe.to_dict()}
     t0 = time.time()
-    result = fit(ctx.net(), data.train, data.val, data.cache, ctx.recipe.train, ctx.run.checkpoints, meta,
-                 progress=ctx.progress)
+    result = fit(ctx.net(), data.train, data.val, data.cache, cfg, ctx.run.checkpoints, meta,
+                 objective=objective, progress=ctx.progress)
     ctx.run.history.write_text(json.dumps(result.history, indent=2) + "\n")
     ctx.say(f"[train] best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
             f"({time.time() - t0:.0f} s this session)")
+
+
+def step_compress(ctx: RunContext) -> None:
+    """Run the recipe's compression stages from the best trained epoch; write checkpoints/final.pt."""
+    from model.compress.pruning import sparsity_report
+    from model.compress.stages import run_stages
+    from model.trained import Model
+
+    start = Model.from_checkpoint(ctx.run.best)
+    if not ctx.recipe.compress.stages:
+        start.save(ctx.run.final)
+        return
+    final, steps = run_stages(start, ctx.recipe.compress, ctx.recipe.train, ctx.data(), ctx.run.compress,
+                              progress=ctx.progress, recipe=ctx.recipe.to_dict())
+    final.save(ctx.run.final)
+    report = {"steps": steps, "final_net": final.net, "sparsity": sparsity_report(final.build(permanent=True))}
+    ctx.run.compress_summary.write_text(json.dumps(report, indent=2) + "\n")
+    ctx.say(f"[compress] {len(steps)} step(s); final density {report['sparsity']['density']:.3f}, "
+            f"net {final.net['name']} {final.net['args']}")
 
 
 def step_evaluate(ctx: RunContext) -> None:
@@ -127,7 +156,7 @@ def step_evaluate(ctx: RunContext) -> None:
                      progress=ctx.progress, desc="test split")
     metrics = compute_metrics(logits.argmax(1), data.cache.labels[data.test], data.cache.snr_db[data.test])
     metrics["data"] = data.describe()
-    metrics["checkpoint"] = str(ctx.run.best)
+    metrics["checkpoint"] = str(ctx.run.final)
     ctx.run.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     write_metric_plots(metrics, ctx.run.plots, f"{ctx.recipe.name} ({data.kind} data)")
     ctx.say(f"[evaluate] {summary_line(metrics, data.kind)}; plots in {ctx.run.plots}")
@@ -144,7 +173,7 @@ def step_export(ctx: RunContext) -> None:
 
     data = ctx.data()
     net = ctx.trained_net()
-    export_qonnx_model(net, ctx.run.onnx)
+    export_qonnx_model(net, ctx.run.onnx)  # masks are permanent: pruned weights export as zeros
     report = verify_export(net, ctx.run.onnx, verification_frames(data, ctx.recipe.export.verify_frames))
     ctx.run.export.write_text(json.dumps({"verification": report}, indent=2) + "\n")
     write_io_json(io_description(ctx.run.onnx, ctx.recipe.net.name, data.describe()), ctx.run.io)
@@ -163,6 +192,7 @@ def step_cost(ctx: RunContext) -> None:
 STEPS: list[tuple[str, Callable[[RunContext], None]]] = [
     ("data", step_data),
     ("train", step_train),
+    ("compress", step_compress),
     ("evaluate", step_evaluate),
     ("export", step_export),
     ("cost", step_cost),

@@ -19,9 +19,16 @@ def _compact(**kw) -> nn.Module:
     return CompactCNN(**kw)
 
 
+def _bacalhaunet(**kw) -> nn.Module:
+    from model.nets.bacalhaunet import BacalhauNet
+
+    return BacalhauNet(**kw)
+
+
 NETS: dict[str, Callable[..., nn.Module]] = {
     "vgg10": _vgg10,
     "compact": _compact,
+    "bacalhaunet": _bacalhaunet,
 }
 
 

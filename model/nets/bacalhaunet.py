@@ -1,0 +1,82 @@
+"""BacalhauNet, the 2021 challenge winner: depthwise-separable 1-D convolutions with large early kernels.
+
+Input QuantHardTanh (8 bits over [-2, 3], learned scale); five blocks of depthwise conv + BN + QuantReLU
+then pointwise conv + BN + QuantReLU, with a residual add where stride is 1 and widths match; a global
+max pool; one QuantLinear to the 24 classes.
+
+The residual sum of two differently-scaled quantized tensors is a float tensor, so the next depthwise
+conv sees a 32-bit input in the challenge's cost: about half of the published bit ops come from that.
+`requant_residual=True` puts a QuantIdentity after each add, which removes that cost (and keeps the
+graph integer-only for FINN).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import brevitas.nn as qnn
+from brevitas.quant import Int8ActPerTensorFloat, Int32Bias
+from torch import Tensor, nn
+
+from model.radioml import FRAME_LEN, N_CLASSES
+
+
+class ConvBNReLU(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, groups: int, w_bits: int, a_bits: int):
+        super().__init__(
+            qnn.QuantConv1d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False,
+                            weight_bit_width=w_bits),
+            nn.BatchNorm1d(c_out),
+            qnn.QuantReLU(bit_width=a_bits),
+        )
+
+
+class DepthwiseSeparable(nn.Module):
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, w_bits: int, a_bits: int,
+                 requant_residual: bool):
+        super().__init__()
+        self.dw = ConvBNReLU(c_in, c_in, kernel, stride, groups=c_in, w_bits=w_bits, a_bits=a_bits)
+        self.pw = ConvBNReLU(c_in, c_out, 1, 1, groups=1, w_bits=w_bits, a_bits=a_bits)
+        self.residual = stride == 1 and c_in == c_out
+        self.requant = qnn.QuantIdentity(bit_width=a_bits) if (self.residual and requant_residual) else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.pw(self.dw(x))
+        if self.residual:
+            y = y + x
+            if self.requant is not None:
+                y = self.requant(y)
+        return y
+
+
+class BacalhauNet(nn.Module):
+    def __init__(
+        self,
+        kernels: Sequence[int] = (27, 21, 15, 9, 9),
+        strides: Sequence[int] = (2, 1, 2, 1, 2),
+        channels: Sequence[int] = (24, 24, 48, 48, 48),
+        w_bits: int = 6,
+        a_bits: int = 6,
+        in_bits: int = 8,
+        in_min: float = -2.0,
+        in_max: float = 3.0,
+        fc_in_bits: int = 8,
+        requant_residual: bool = False,
+        n_classes: int = N_CLASSES,
+    ):
+        super().__init__()
+        if not len(kernels) == len(strides) == len(channels):
+            raise ValueError("kernels, strides and channels need one entry per block")
+        self.hardtanh = qnn.QuantHardTanh(min_val=in_min, max_val=in_max, bit_width=in_bits)
+        blocks, c_in, length = [], 2, FRAME_LEN
+        for k, s, c in zip(kernels, strides, channels):
+            blocks.append(DepthwiseSeparable(c_in, c, k, s, w_bits, a_bits, requant_residual))
+            c_in, length = c, (length + 2 * (k // 2) - k) // s + 1
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.MaxPool1d(length)  # global max pool with a static kernel: exports as MaxPool
+        self.flatten = nn.Flatten()
+        self.fc = qnn.QuantLinear(c_in, n_classes, bias=True, weight_bit_width=w_bits, bias_quant=Int32Bias,
+                                  input_quant=Int8ActPerTensorFloat.let(bit_width=fc_in_bits))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.flatten(self.pool(self.blocks(self.hardtanh(x)))))
