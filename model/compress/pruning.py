@@ -94,11 +94,23 @@ def load_state_with_masks(net: nn.Module, state: dict, strict: bool = True):
 
 
 @torch.no_grad()
+def quantized_weight(m: nn.Module) -> torch.Tensor:
+    """The layer's weights as the exporter will write them: masked, then quantized by Brevitas."""
+    w = m.weight_orig * m.weight_mask if prune.is_pruned(m) else m.weight
+    quant = getattr(m, "weight_quant", None)
+    if quant is None or not quant.is_quant_enabled:
+        return w
+    q = quant(w)
+    return q.value if hasattr(q, "value") else q
+
+
+@torch.no_grad()
 def sparsity_report(net: nn.Module) -> dict:
-    """Per layer and overall: weights, non-zero weights, density (of the effective, masked weights)."""
+    """Per layer and overall: weights, non-zero weights after quantization (what the cost function
+    counts: a weight that quantizes to zero is pruned for free), density."""
     rows, total, nonzero = [], 0, 0
     for name, m in prunable_layers(net):
-        w = m.weight
+        w = quantized_weight(m)
         nz = int(torch.count_nonzero(w))
         rows.append({"layer": name, "weights": w.numel(), "nonzero": nz, "density": nz / w.numel()})
         total, nonzero = total + w.numel(), nonzero + nz
