@@ -117,27 +117,30 @@ def _accumulator_problems(gmodel, ctx: dict, prefix: str = "") -> list[str]:
         if node.op_type not in ("MVAU", "VVAU"):
             continue
         inst = getCustomOp(node)
-        if inst.get_nodeattr("noActivation") != 0:
-            continue  # the output is the accumulator: covered by the datatype check
         try:
             acc_dt = DataType[inst.get_nodeattr("accDataType")]
         except Exception:
             continue
-        local = {}
-        for t in list(node.input) + list(node.output):
-            if prefix + t in ctx:
-                local[t] = ctx[prefix + t]
-            elif gmodel.get_initializer(t) is not None:
-                local[t] = gmodel.get_initializer(t)
-        if node.output[0] not in local or node.input[0] not in local:
-            continue
-        inst.set_nodeattr("noActivation", 1)
-        try:
-            # same output shape: the accumulator has as many channels as the activation
-            inst.execute_node(local, gmodel.graph)
-            acc = local[node.output[0]]
-        finally:
-            inst.set_nodeattr("noActivation", 0)
+        if inst.get_nodeattr("noActivation") != 0:  # the output is the accumulator
+            if prefix + node.output[0] not in ctx:
+                continue
+            acc = np.asarray(ctx[prefix + node.output[0]])
+        else:  # recompute the matmul before the thresholds
+            local = {}
+            for t in list(node.input) + list(node.output):
+                if prefix + t in ctx:
+                    local[t] = ctx[prefix + t]
+                elif gmodel.get_initializer(t) is not None:
+                    local[t] = gmodel.get_initializer(t)
+            if node.output[0] not in local or node.input[0] not in local:
+                continue
+            inst.set_nodeattr("noActivation", 1)
+            try:
+                # same output shape: the accumulator has as many channels as the activation
+                inst.execute_node(local, gmodel.graph)
+                acc = local[node.output[0]]
+            finally:
+                inst.set_nodeattr("noActivation", 0)
         if acc.min() < acc_dt.min() or acc.max() > acc_dt.max():
             problems.append(
                 f"{node.name}: accumulator values [{acc.min():g}, {acc.max():g}] overflow "
