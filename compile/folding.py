@@ -259,6 +259,8 @@ def _raw_options(model, node) -> tuple[list, list[dict]]:
     if b.startswith("Elementwise") and _has_attr(inst, "PE"):
         ch = int(inst.get_normal_output_shape()[-1])
         return [node], [{n: {"PE": p}} for p in divisors(ch)]
+    if b == "Shuffle" and _has_attr(inst, "SIMD"):  # as FINN's SetFolding: SIMD up to the last dim
+        return [node], [{n: {"SIMD": s}} for s in divisors(int(inst.get_normal_input_shape()[-1]))]
     return [node], []
 
 

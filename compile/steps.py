@@ -154,6 +154,25 @@ def _nhwc_cleanup(model):
     return model.transform(absorb.AbsorbConsecutiveTransposes())
 
 
+def _settle_transposes(model, rounds: int = 6):
+    """Move layout transposes through forks and residual joins until they cancel or reach the
+    graph's ends (FINN's reorder/absorb passes, applied until the graph stops changing)."""
+    import finn.transformation.streamline.absorb as absorb
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedTranspose
+    from finn.transformation.streamline.remove import RemoveIdentityTranspose
+    from finn.transformation.streamline.reorder import MoveTransposePastFork, MoveTransposePastJoinAdd
+
+    for _ in range(rounds):
+        before = model.model.SerializeToString()
+        for tr in (MoveTransposePastFork(), absorb.AbsorbConsecutiveTransposes(), CollapseRepeatedTranspose(),
+                   RemoveIdentityTranspose(), MoveTransposePastJoinAdd()):
+            model = model.transform(tr)
+        model = _nhwc_cleanup(model)
+        if model.model.SerializeToString() == before:
+            break
+    return model
+
+
 def _needs_more_streamlining(model) -> bool:
     """Float Mul/Add/Transpose left between integer layers (typical of residual joins/forks)."""
     hw_like = {"MatMul", "MultiThreshold", "Im2Col", "MaxPoolNHWC", "MaxPool", "Conv"}
@@ -176,8 +195,10 @@ def _needs_more_streamlining(model) -> bool:
 
 def step_streamline(model, cfg: BuildConfig):
     """FINN's step_streamline; then, where float scale/bias/transpose nodes remain between integer
-    layers (forks and residual joins), finn-plus's StreamlinePlus (its residual-network streamliner,
-    used by its ResNet steps) and the NHWC clean-up again."""
+    layers (forks and residual joins): FINN's MoveLinearPastFork / MoveLinearPastEltwiseAdd (as its
+    ResNet steps), streamlining again, and layout transposes moved through forks and joins until they
+    cancel (otherwise they become Shuffle layers in hardware); if that is not enough, finn-plus's
+    StreamlinePlus. Anything left is reported by create_dataflow_partition, naming the node."""
     from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
@@ -195,11 +216,28 @@ def step_streamline(model, cfg: BuildConfig):
     model = model.transform(Streamline())
     model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
     if _needs_more_streamlining(model):
+        # forks and residual joins: FINN's passes that move scales past them (those its ResNet
+        # steps use), FINN's streamlining again, transposes settled; a few rounds at most
+        from finn.transformation.streamline.reorder import (
+            MoveLinearPastEltwiseAdd,
+            MoveLinearPastFork,
+            MoveScalarLinearPastInvariants,
+        )
+
+        for _ in range(3):
+            for tr in (MoveLinearPastFork(), MoveLinearPastEltwiseAdd(), MoveScalarLinearPastInvariants()):
+                model = model.transform(tr)
+            model = model.transform(Streamline())
+            model = _settle_transposes(model)
+            if not _needs_more_streamlining(model):
+                break
+    if _needs_more_streamlining(model):
+        # finn-plus's exhaustive residual streamliner (slow: tens of seconds on a full-size net)
         from finn.transformation.streamline.streamline_plus import StreamlinePlus
 
         for _ in range(2):
             model = model.transform(StreamlinePlus())
-            model = _nhwc_cleanup(model)
+            model = _settle_transposes(model)
             if not _needs_more_streamlining(model):
                 break
     model = model.transform(InferDataLayouts())

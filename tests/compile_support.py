@@ -25,14 +25,25 @@ def build(tmp_root: Path, name: str, **kw):
     return cfg, result
 
 
+# Each test module imports the fixtures below, which makes each its own fixture definition to
+# pytest; this cache (this module is imported once) makes the builds happen once per session anyway.
+_BUILDS: dict = {}
+
+
+def _cached(tmp_path_factory, name: str):
+    if name not in _BUILDS:
+        _BUILDS[name] = build(tmp_path_factory.mktemp("builds"), name)
+    return _BUILDS[name]
+
+
 @pytest.fixture(scope="session")
 def tiny_vgg_build(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("builds"), "tiny_vgg")
+    return _cached(tmp_path_factory, "tiny_vgg")
 
 
 @pytest.fixture(scope="session")
 def tiny_dsres_build(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("builds"), "tiny_dsres")
+    return _cached(tmp_path_factory, "tiny_dsres")
 
 
 def copy_build(cfg, dest: Path, **changes):
