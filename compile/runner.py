@@ -53,7 +53,10 @@ def run_build(cfg: BuildConfig, steps=None, log=print) -> dict:
     cfg.save()
     todo = _select(cfg, steps)
     model = _load_start(cfg, steps, todo[0][0])
-    verifier = Verifier(cfg) if cfg.verify else None
+    names = [n for n, _ in steps]
+    part = (artefact_path(cfg, "create_dataflow_partition", names)
+            if "create_dataflow_partition" in names else None)
+    verifier = Verifier(cfg, part) if cfg.verify else None
     log_path = cfg.report_dir / "steps.json"
     records = json.loads(log_path.read_text()) if (cfg.start_step and log_path.is_file()) else []
     records = [r for r in records if r["step"] not in {n for n, _ in todo}]

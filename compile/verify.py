@@ -152,8 +152,9 @@ def _accumulator_problems(gmodel, ctx: dict, prefix: str = "") -> list[str]:
 class Verifier:
     """Holds the reference data of a build (verify/reference.npz) and checks step artefacts."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, partition_artefact: Path | None = None):
         self.cfg = cfg
+        self.partition_artefact = partition_artefact
         self.dir = cfg.verify_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.ref_path = self.dir / "reference.npz"
@@ -173,6 +174,7 @@ class Verifier:
             if json.loads(str(d["meta"])) == meta:
                 self.frames, self.codes, self.ref = d["frames"], d["codes"], d["logits"]
                 return
+        self.golden_path.unlink(missing_ok=True)  # recorded on other frames
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.util.cleanup import cleanup_model
 
@@ -258,8 +260,22 @@ class Verifier:
         return np.stack(outs), np.stack(ints), problems
 
     # ---- the check ---------------------------------------------------------------------
+    def _golden_from_partition_artefact(self) -> None:
+        """Restarted after the partition on new frames: re-derive the golden integer output from
+        create_dataflow_partition's artefact, itself checked against the QONNX model first."""
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        p = self.partition_artefact
+        if p is None or not Path(p).is_file():
+            return
+        chk = self.check("create_dataflow_partition", ModelWrapper(str(p)), record_golden=True)
+        if not chk.passed:
+            raise VerificationError("create_dataflow_partition", "; ".join(chk.problems), chk.to_dict())
+
     def check(self, step: str, model, record_golden: bool = False) -> StepCheck:
         is_child = model.get_metadata_prop("amc_role") == CHILD_ROLE
+        if is_child and not record_golden and self.golden is None:
+            self._golden_from_partition_artefact()
         if is_child:
             out, ints, problems = self._run_child(model)
         else:
