@@ -530,9 +530,13 @@ def step_estimate_reports(model, cfg: BuildConfig):
 def step_hw_codegen(model, cfg: BuildConfig):
     """FINN's step_hw_codegen: PrepareIP writes each layer's HLS C++ (with its Vitis HLS tcl script)
     or fills its RTL templates, under codegen/. No Vivado needed; synthesising them does."""
+    import shutil
+
     from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
+    for old in cfg.codegen_dir.glob("code_gen_ipgen_*"):  # a rerun's sources replace the last ones
+        shutil.rmtree(old)
     model = model.transform(GiveUniqueNodeNamesRecursive())
     return model.transform(PrepareIP(cfg.board.part, cfg.clock_period_ns))
 
