@@ -1,0 +1,145 @@
+"""Command line: python -m compile.build {compile,bitstream,report,boards,steps} ...
+
+  compile MODEL      run folder (runs/<name>/) or .onnx -> build folder hw/builds/<name>-<board>/
+  bitstream MODEL    compile (unless --reuse), then finn-plus's builder where Vivado exists
+  report BUILD_DIR   print a build's report (--json for scripts)
+  boards             list the board definitions (hw/boards/*.yaml)
+  steps              list the step names
+Exit status: 0 ok, 1 a step or its verification failed, 2 usage, 3 tools missing (bitstream).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .boards import board_files, load_board
+from .config import Budget, make_config
+from .steps import STEP_NAMES
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="run folder (with model.onnx and io.json) or a .onnx file")
+    p.add_argument("--board", default="zcu104", help="board name (hw/boards/<board>.yaml) or YAML file")
+    p.add_argument("--clock-mhz", type=float, default=None, help="target clock (default: the board's)")
+    p.add_argument("--out", default=None, help="build folder (default hw/builds/<model>-<board>)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--folding", default=None, help="FINN folding JSON to apply")
+    g.add_argument("--target-fps", type=float, default=None, help="cheapest folding meeting this")
+    p.add_argument("--folding-strategy", choices=["search", "finn"], default="search",
+                   help="with --target-fps: our search (default) or FINN's SetFolding heuristic")
+    p.add_argument("--budget", default=None,
+                   help="resource budget fractions, e.g. lut=0.7,bram=0.8,uram=0.8,dsp=0.8 (default)")
+    p.add_argument("--impl", action="append", default=[], metavar="OP=STYLE",
+                   help="preferred implementation per op type, e.g. MVAU=hls (repeatable)")
+    p.add_argument("--from-step", default=None, choices=STEP_NAMES,
+                   help="restart at this step from the previous step's artefact in the build folder")
+    p.add_argument("--to-step", default=None, choices=STEP_NAMES, help="stop after this step")
+    p.add_argument("--verify-frames", type=int, default=8)
+    p.add_argument("--no-verify", action="store_true", help="skip per-step verification")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+
+
+def _config(a):
+    impl = {}
+    for item in a.impl:
+        op, _, style = item.partition("=")
+        if style not in ("hls", "rtl"):
+            raise ValueError(f"--impl {item!r}: expected OP=hls or OP=rtl")
+        impl[op] = style
+    return make_config(
+        a.model, board=a.board, out_dir=a.out, clock_mhz=a.clock_mhz,
+        folding_file=a.folding, target_fps=a.target_fps, folding_strategy=a.folding_strategy,
+        budget=Budget.parse(a.budget), impl_style=impl, verify=not a.no_verify,
+        verify_frames=a.verify_frames, start_step=a.from_step, stop_step=a.to_step,
+    )
+
+
+def _print_report(out_dir: Path, as_json: bool) -> int:
+    rep = Path(out_dir) / ("report.json" if as_json else "report.md")
+    if not rep.is_file():
+        print(f"no report in {out_dir} (the build stopped before estimate_reports)", file=sys.stderr)
+        return 1
+    print(rep.read_text(), end="")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m compile.build", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    _common(sub.add_parser("compile", help="QONNX -> FINN dataflow build folder"))
+    pb = sub.add_parser("bitstream", help="full flow via finn-plus's builder (needs Vivado)")
+    _common(pb)
+    pb.add_argument("--reuse", action="store_true", help="use the existing build folder's artefacts")
+    pr = sub.add_parser("report", help="print a build's report")
+    pr.add_argument("build_dir")
+    pr.add_argument("--json", action="store_true")
+    sub.add_parser("boards", help="list board definitions")
+    sub.add_parser("steps", help="list step names")
+    a = ap.parse_args(argv)
+
+    if a.cmd == "boards":
+        for name in sorted(board_files()):
+            b = load_board(name)
+            print(f"{b.name:10s} {b.part:24s} {b.clock_mhz:5.0f} MHz  {b.description}")
+        return 0
+    if a.cmd == "steps":
+        print("\n".join(f"{i + 1:02d} {n}" for i, n in enumerate(STEP_NAMES)))
+        return 0
+    if a.cmd == "report":
+        return _print_report(Path(a.build_dir), a.json)
+
+    from .runner import run_build
+    from .steps import StepError
+    from .verify import VerificationError
+
+    try:
+        cfg = _config(a)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log = (lambda m: print(m, file=sys.stderr)) if a.json else print
+    if a.cmd == "bitstream":
+        from .vivado import ToolsMissing, check_tools
+
+        try:
+            check_tools(cfg)  # before spending minutes on the compile
+        except ToolsMissing as e:
+            print(str(e), file=sys.stderr)
+            return 3
+    try:
+        if a.cmd == "compile" or not getattr(a, "reuse", False):
+            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
+            run_build(cfg, log=log)
+    except (StepError, VerificationError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if a.cmd == "bitstream":
+        from .vivado import ToolsMissing, run_bitstream
+
+        try:
+            run_bitstream(cfg, log=log)
+        except ToolsMissing as e:
+            print(str(e), file=sys.stderr)
+            return 3
+        except subprocess.CalledProcessError as e:
+            print(f"error: finn-plus's build failed ({e}); see {cfg.out_dir / 'bitstream'}", file=sys.stderr)
+            return 1
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if a.json:
+        return _print_report(cfg.out_dir, True)
+    if (cfg.out_dir / "report.md").is_file():
+        rep = json.loads((cfg.out_dir / "report.json").read_text())
+        t = rep["throughput"]
+        log(f"estimate: {t['frames_per_s']:,.0f} frames/s ({t['iq_samples_per_s'] / 1e6:,.1f} M I/Q samples/s),"
+            f" latency {rep['latency']['us']:,.1f} us; report: {cfg.out_dir / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

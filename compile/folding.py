@@ -1,0 +1,439 @@
+"""Folding (PE/SIMD parallelism): FINN's JSON format, validation, and a search over FINN's estimates.
+
+The folding JSON is FINN's own format ({"Defaults": {}, "<node name>": {"PE": .., "SIMD": ..}}), so a
+file written here can be edited, re-applied with --folding, or handed to finn-plus's builder.
+
+Search. A *unit* is a group of nodes whose parallelism is set together (most layers are a unit of
+one; a depthwise sliding window generator is tied to the VVAU/Pool it feeds, whose PE it must equal).
+Each unit has a list of valid options; for each option FINN's own per-layer models give the expected
+cycles per frame (get_exp_cycles) and the resource estimate (LUT, BRAM_18K, URAM, DSP). The throughput
+of a dataflow pipeline is set by its slowest layer, so for a cycle target T the cheapest folding that
+meets T picks, per unit independently, the cheapest option with cycles <= T. "Cheapest" weighs each
+resource by the share of its budget it uses (sum over resources of use / budget). Then:
+
+- cheapest folding for a target throughput: T = clock / target_fps, one pass;
+- fastest folding within a budget: the smallest T whose cheapest folding fits the budget. Fitting is
+  monotone in T (a larger T only adds options), so a binary search over all option cycle counts finds
+  it exactly, for the scalarised cost. (With several binding resources at once the per-unit choice is a
+  heuristic: a unit could trade LUTs for BRAM in a way the weighted sum does not see.)
+
+FINN's SetFolding instead walks SIMD then PE up to the first value that meets the target, without
+looking at resources; it stays available as folding_strategy="finn".
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .boards import RESOURCES
+
+#: The node attributes FINN's builder extracts into its folding configs.
+FOLD_ATTRS = [
+    "PE", "SIMD", "EmbFold", "SeqFold", "parallel_window", "ram_style", "ram_style_thresholds",
+    "ram_style_mask", "depth", "impl_style", "resType", "mac_resource", "mem_mode",
+    "runtime_writeable_weights", "depth_trigger_uram", "depth_trigger_bram",
+]
+MAX_AP_INT_W = 8191
+
+PE_CHANNEL_OPS = {
+    "Thresholding": "NumChannels",
+    "DuplicateStreams": "NumChannels",
+    "GlobalAccPool": "NumChannels",
+    "StreamingMaxPool": "NumChannels",
+    "ChannelwiseOp": "NumChannels",
+    "AddStreams": "NumChannels",
+    "LabelSelect": "Labels",
+}
+
+
+class FoldingError(ValueError):
+    pass
+
+
+def base_op(op_type: str) -> str:
+    return op_type.rsplit("_", 1)[0] if op_type.endswith(("_hls", "_rtl")) else op_type
+
+
+def divisors(n: int) -> list[int]:
+    n = int(n)
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _inst(node):
+    from qonnx.custom_op.registry import getCustomOp
+
+    return getCustomOp(node)
+
+
+def _has_attr(inst, name: str) -> bool:
+    return name in inst.get_nodeattr_types()
+
+
+def is_hw_node(node) -> bool:
+    return node.domain.startswith("finn.custom_op.fpgadataflow")
+
+
+# ---- FINN folding JSON ------------------------------------------------------------------
+def extract_folding(model) -> dict:
+    cfg: dict = {"Defaults": {}}
+    for node in model.graph.node:
+        if not is_hw_node(node):
+            continue
+        inst = _inst(node)
+        attrs = {}
+        for a in FOLD_ATTRS:
+            if _has_attr(inst, a):
+                v = inst.get_nodeattr(a)
+                attrs[a] = v.decode() if isinstance(v, bytes) else v
+        if attrs:
+            cfg[node.name] = attrs
+    return cfg
+
+
+def save_folding(cfg: dict, path: Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    return path
+
+
+def load_folding(path: Path) -> dict:
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise FoldingError(f"{path}: a folding config is a JSON object of node name -> attributes")
+    return data
+
+
+def apply_folding(model, cfg: dict, strict: bool = True) -> list[str]:
+    """Set the attributes of each named node. Unknown nodes/attributes are errors when strict."""
+    nodes = {n.name: n for n in model.graph.node}
+    problems = []
+    defaults = cfg.get("Defaults", {}) or {}
+    for name, attrs in cfg.items():
+        if name == "Defaults":
+            continue
+        if name not in nodes:
+            problems.append(f"no node named {name!r} in the graph")
+            continue
+        inst = _inst(nodes[name])
+        for a, v in attrs.items():
+            if not _has_attr(inst, a):
+                problems.append(f"{name}: {nodes[name].op_type} has no attribute {a!r}")
+                continue
+            inst.set_nodeattr(a, v)
+    # FINN semantics: Defaults apply to every node of the listed op types (attr: [value, [op types]])
+    for a, spec in defaults.items():
+        if not (isinstance(spec, list) and len(spec) == 2):
+            problems.append(f"Defaults[{a!r}] must be [value, [op_type, ...]]")
+            continue
+        value, op_types = spec
+        for node in model.graph.node:
+            if node.op_type in op_types or "all" in op_types:
+                inst = _inst(node)
+                if _has_attr(inst, a):
+                    inst.set_nodeattr(a, value)
+    if strict and problems:
+        raise FoldingError("folding config does not match the graph: " + "; ".join(problems))
+    return problems
+
+
+def validate_folding(model) -> list[str]:
+    """Divisibility and coupling rules of FINN's HW layers, checked before anything is generated."""
+    problems = []
+    for node in model.graph.node:
+        if not is_hw_node(node):
+            continue
+        b, inst = base_op(node.op_type), _inst(node)
+
+        def need(attr: str, total: int):
+            v = int(inst.get_nodeattr(attr))
+            if v < 1 or total % v != 0:
+                problems.append(f"{node.name}: {attr}={v} must divide {total}")
+
+        if b == "MVAU":
+            need("PE", inst.get_nodeattr("MH"))
+            need("SIMD", inst.get_nodeattr("MW"))
+        elif b == "VVAU":
+            ch = int(inst.get_nodeattr("Channels"))
+            need("PE", ch)
+            need("SIMD", int(np.prod(inst.get_nodeattr("Kernel"))))
+            if int(inst.get_nodeattr("SIMD")) > 1 and int(inst.get_nodeattr("PE")) != ch:
+                problems.append(f"{node.name}: SIMD>1 needs PE=Channels ({ch})")
+        elif b == "Pool":
+            need("PE", inst.get_nodeattr("Channels"))
+        elif b == "FMPadding":
+            need("SIMD", inst.get_nodeattr("NumChannels"))
+        elif b == "ConvolutionInputGenerator":
+            need("SIMD", inst.get_nodeattr("IFMChannels"))
+            if inst.get_nodeattr("depthwise") == 1:
+                for c in model.find_consumers(node.output[0]) or []:
+                    if base_op(c.op_type) in ("VVAU", "Pool"):
+                        pe = int(_inst(c).get_nodeattr("PE"))
+                        if int(inst.get_nodeattr("SIMD")) != pe:
+                            problems.append(
+                                f"{node.name}: depthwise SIMD={inst.get_nodeattr('SIMD')} must equal "
+                                f"PE={pe} of {c.name}"
+                            )
+        elif b in PE_CHANNEL_OPS and _has_attr(inst, "PE"):
+            need("PE", inst.get_nodeattr(PE_CHANNEL_OPS[b]))
+        elif b.startswith("Elementwise") and _has_attr(inst, "PE"):
+            need("PE", int(inst.get_normal_output_shape()[-1]))
+    return problems
+
+
+# ---- units and options ------------------------------------------------------------------
+@dataclass
+class Option:
+    attrs: dict[str, dict]  # node name -> {attr: value}
+    cycles: int = 0
+    res: dict[str, float] = field(default_factory=dict)
+    cost: float = 0.0
+
+
+@dataclass
+class Unit:
+    name: str
+    nodes: list[str]
+    options: list[Option]
+    fixed: bool = False
+
+
+def _depthwise_producer(model, node):
+    prod = model.find_producer(node.input[0])
+    if prod is not None and base_op(prod.op_type) == "ConvolutionInputGenerator":
+        if _inst(prod).get_nodeattr("depthwise") == 1:
+            return prod
+    return None
+
+
+def _raw_options(model, node) -> tuple[list, list[dict]]:
+    """(nodes of the unit, list of {node name: attrs}) for one anchor node; [] options = fixed."""
+    b, inst, n = base_op(node.op_type), _inst(node), node.name
+    if b == "MVAU":
+        mh, mw = int(inst.get_nodeattr("MH")), int(inst.get_nodeattr("MW"))
+        wbits = inst.get_input_datatype(1).bitwidth()
+        hls = node.op_type.endswith("_hls")
+        opts = []
+        for pe in divisors(mh):
+            for simd in divisors(mw):
+                if hls and pe * simd * wbits > MAX_AP_INT_W:
+                    continue
+                opts.append({n: {"PE": pe, "SIMD": simd}})
+        return [node], opts
+    if b in ("VVAU", "Pool"):
+        ch = int(inst.get_nodeattr("Channels"))
+        swu = _depthwise_producer(model, node)
+        nodes = [swu, node] if swu is not None else [node]
+        swu_rtl = swu is not None and swu.op_type.endswith("_rtl")
+        opts = []
+        for pe in divisors(ch):
+            simds = [1]
+            if b == "VVAU" and pe == ch:
+                simds = divisors(int(np.prod(inst.get_nodeattr("Kernel"))))
+            for simd in simds:
+                o = {n: {"PE": pe, "SIMD": simd} if b == "VVAU" else {"PE": pe}}
+                if swu is not None:
+                    o[swu.name] = {"SIMD": pe}
+                    if swu_rtl:
+                        o[swu.name]["parallel_window"] = 1 if simd > 1 else 0
+                opts.append(o)
+        return nodes, opts
+    if b == "ConvolutionInputGenerator":
+        if inst.get_nodeattr("depthwise") == 1:
+            for c in model.find_consumers(node.output[0]) or []:
+                if base_op(c.op_type) in ("VVAU", "Pool"):
+                    return [], []  # handled with its consumer
+        ch = int(inst.get_nodeattr("IFMChannels"))
+        pw = _has_attr(inst, "parallel_window")
+        opts = [{n: ({"SIMD": s, "parallel_window": 0} if pw else {"SIMD": s})} for s in divisors(ch)]
+        if pw and node.op_type.endswith("_rtl"):
+            opts.append({n: {"SIMD": ch, "parallel_window": 1}})
+        return [node], opts
+    if b == "FMPadding" and _has_attr(inst, "SIMD"):
+        return [node], [{n: {"SIMD": s}} for s in divisors(inst.get_nodeattr("NumChannels"))]
+    if b in PE_CHANNEL_OPS and _has_attr(inst, "PE"):
+        return [node], [{n: {"PE": p}} for p in divisors(inst.get_nodeattr(PE_CHANNEL_OPS[b]))]
+    if b.startswith("Elementwise") and _has_attr(inst, "PE"):
+        ch = int(inst.get_normal_output_shape()[-1])
+        return [node], [{n: {"PE": p}} for p in divisors(ch)]
+    if b == "Shuffle" and _has_attr(inst, "SIMD"):  # as FINN's SetFolding: SIMD up to the last dim
+        return [node], [{n: {"SIMD": s}} for s in divisors(int(inst.get_normal_input_shape()[-1]))]
+    return [node], []
+
+
+def node_estimate(node, part: str) -> tuple[int, dict[str, float]]:
+    inst = _inst(node)
+    cyc = int(inst.get_exp_cycles())
+    r = inst.node_res_estimation(part)
+    return cyc, {k: float(r.get(k, 0)) for k in RESOURCES}
+
+
+def _current_attrs(model, names: list[str], like: dict[str, dict]) -> dict:
+    nodes = {n.name: n for n in model.graph.node}
+    return {nm: {a: _inst(nodes[nm]).get_nodeattr(a) for a in like.get(nm, {})} for nm in names}
+
+
+def _set(model, attrs: dict[str, dict]) -> None:
+    nodes = {n.name: n for n in model.graph.node}
+    for nm, av in attrs.items():
+        inst = _inst(nodes[nm])
+        for a, v in av.items():
+            inst.set_nodeattr(a, v)
+
+
+def build_units(model, part: str) -> list[Unit]:
+    """Enumerate every unit's options with FINN's cycle and resource estimates (model left as found)."""
+    units, seen = [], set()
+    nodes = {n.name: n for n in model.graph.node}
+    for node in model.graph.node:
+        if not is_hw_node(node) or node.name in seen:
+            continue
+        unit_nodes, raw = _raw_options(model, node)
+        if not unit_nodes:
+            continue
+        names = [u.name for u in unit_nodes]
+        seen.update(names)
+        if not raw:
+            cyc, res = 0, {r: 0.0 for r in RESOURCES}
+            for nm in names:
+                c, rr = node_estimate(nodes[nm], part)
+                cyc = max(cyc, c)
+                res = {r: res[r] + rr[r] for r in RESOURCES}
+            units.append(Unit(node.name, names, [Option({}, cyc, res)], fixed=True))
+            continue
+        saved = _current_attrs(model, names, raw[0])
+        opts = []
+        for attrs in raw:
+            try:
+                _set(model, attrs)
+                cyc, res = 0, {r: 0.0 for r in RESOURCES}
+                for nm in names:
+                    c, rr = node_estimate(nodes[nm], part)
+                    cyc = max(cyc, c)
+                    res = {r: res[r] + rr[r] for r in RESOURCES}
+            except Exception:  # an option FINN's models reject is not an option
+                continue
+            opts.append(Option(attrs, cyc, res))
+        _set(model, saved)
+        if not opts:
+            raise FoldingError(f"no valid folding option for {node.name} ({node.op_type})")
+        units.append(Unit(node.name, names, opts))
+    return units
+
+
+def _cost(res: dict[str, float], limits: dict[str, float]) -> float:
+    c = 0.0
+    for r in RESOURCES:
+        if res.get(r, 0) <= 0:
+            continue
+        if limits.get(r, 0) <= 0:
+            return math.inf
+        c += res[r] / limits[r]
+    return c
+
+
+@dataclass
+class Folding:
+    strategy: str
+    target_cycles: int | None
+    cycles: int  # slowest unit
+    bottleneck: str
+    res: dict[str, float]
+    limits: dict[str, float]
+    choice: dict[str, Option]
+    missed: list[str] = field(default_factory=list)
+    n_options: int = 0
+
+    @property
+    def fits(self) -> bool:
+        return all(self.res[r] <= self.limits[r] + 1e-9 for r in RESOURCES)
+
+    def attrs(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for opt in self.choice.values():
+            for nm, av in opt.attrs.items():
+                out.setdefault(nm, {}).update(av)
+        return out
+
+    def summary(self, clock_hz: float) -> dict:
+        return {
+            "strategy": self.strategy,
+            "target_cycles": self.target_cycles,
+            "cycles_per_frame": self.cycles,
+            "bottleneck": self.bottleneck,
+            "estimated_fps": clock_hz / self.cycles if self.cycles else None,
+            "resources": {r: self.res[r] for r in RESOURCES},
+            "limits": {r: self.limits[r] for r in RESOURCES},
+            "fits_budget": self.fits,
+            "missed_target": self.missed,
+            "options_considered": self.n_options,
+            "units": {
+                name: {"attrs": opt.attrs, "cycles": opt.cycles, "res": opt.res}
+                for name, opt in self.choice.items()
+            },
+        }
+
+
+def _choose(units: list[Unit], limits: dict[str, float], T: int, strategy: str) -> Folding:
+    choice, missed = {}, []
+    for u in units:
+        ok = [o for o in u.options if o.cycles <= T]
+        if ok:
+            best = min(ok, key=lambda o: (_cost(o.res, limits), o.cycles))
+        else:
+            best = min(u.options, key=lambda o: (o.cycles, _cost(o.res, limits)))
+            if not u.fixed:
+                missed.append(u.name)
+        choice[u.name] = best
+    res = {r: sum(o.res[r] for o in choice.values()) for r in RESOURCES}
+    bott = max(choice, key=lambda k: choice[k].cycles)
+    return Folding(strategy, T, choice[bott].cycles, bott, res, limits, choice, missed,
+                   sum(len(u.options) for u in units))
+
+
+def search_cheapest(units: list[Unit], limits: dict[str, float], target_cycles: int) -> Folding:
+    """Per unit, the cheapest option meeting target_cycles (the fastest one where none does)."""
+    for u in units:
+        for o in u.options:
+            o.cost = _cost(o.res, limits)
+    return _choose(units, limits, int(target_cycles), "cheapest-for-target")
+
+
+def search_fastest(units: list[Unit], limits: dict[str, float]) -> Folding:
+    """The smallest cycles-per-frame whose cheapest folding fits the budget (binary search)."""
+    for u in units:
+        for o in u.options:
+            o.cost = _cost(o.res, limits)
+    floor = max(min(o.cycles for o in u.options) for u in units)
+    cands = sorted({o.cycles for u in units for o in u.options if o.cycles >= floor} | {floor})
+
+    def fits(T):
+        f = _choose(units, limits, T, "fastest-within-budget")
+        return f if f.fits else None
+
+    slowest = fits(cands[-1])
+    if slowest is None:
+        f = _choose(units, limits, cands[-1], "fastest-within-budget")
+        over = {r: f"{f.res[r]:.0f} > {limits[r]:.0f}" for r in RESOURCES if f.res[r] > limits[r]}
+        raise FoldingError(f"the network does not fit the budget even fully folded: {over}")
+    lo, hi, best = 0, len(cands) - 1, slowest
+    while lo < hi:
+        mid = (lo + hi) // 2
+        f = fits(cands[mid])
+        if f is not None:
+            best, hi = f, mid
+        else:
+            lo = mid + 1
+    if lo == hi:
+        f = fits(cands[lo])
+        if f is not None:
+            best = f
+    best.target_cycles = None
+    return best
+
+
+def apply_choice(model, folding: Folding) -> None:
+    _set(model, folding.attrs())

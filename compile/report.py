@@ -1,0 +1,145 @@
+"""The estimate report: per layer cycles, PE/SIMD, LUT/BRAM/URAM/DSP; totals against the board;
+throughput (frames/s and I/Q samples/s at the clock) and latency. JSON for scripts, Markdown for people.
+
+All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation) of the dataflow
+layers alone: FIFOs and data width converters (inserted by FINN's hardware generation), the DMA/shell
+and the host-side ops are not in them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .boards import RESOURCES
+
+REPORT_FORMAT = "amc-fpga-compile-report/1"
+
+
+def layer_rows(model, part: str) -> list[dict]:
+    from qonnx.custom_op.registry import getCustomOp
+
+    from .folding import base_op, is_hw_node
+
+    rows = []
+    for node in model.graph.node:
+        if not is_hw_node(node):
+            continue
+        inst = getCustomOp(node)
+        types = inst.get_nodeattr_types()
+        r = inst.node_res_estimation(part)
+        row = {
+            "name": node.name,
+            "op_type": base_op(node.op_type),
+            "impl": node.op_type.rsplit("_", 1)[1] if node.op_type.endswith(("_hls", "_rtl")) else "",
+            "PE": int(inst.get_nodeattr("PE")) if "PE" in types else None,
+            "SIMD": int(inst.get_nodeattr("SIMD")) if "SIMD" in types else None,
+            "cycles": int(inst.get_exp_cycles()),
+        }
+        row.update({k: float(r.get(k, 0)) for k in RESOURCES})
+        rows.append(row)
+    return rows
+
+
+def build_report(model, cfg) -> dict:
+    from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
+    from finn.transformation.fpgadataflow.annotate_cycles import AnnotateCycles
+
+    rows = layer_rows(model, cfg.board.part)
+    perf = model.transform(AnnotateCycles()).analysis(dataflow_performance)
+    clock_hz = cfg.clock_mhz * 1e6
+    max_cycles = int(perf["max_cycles"])
+    fps = clock_hz / max_cycles
+    totals = {r: sum(row[r] for row in rows) for r in RESOURCES}
+    limits = cfg.budget.limits(cfg.board)
+    board = cfg.board
+    util = {
+        r: {
+            "estimate": totals[r],
+            "capacity": board.capacity(r),
+            "percent": (100.0 * totals[r] / board.capacity(r)) if board.capacity(r) else None,
+            "budget": limits[r],
+            "within_budget": totals[r] <= limits[r] + 1e-9,
+        }
+        for r in RESOURCES
+    }
+    search_path = cfg.report_dir / "folding_search.json"
+    folding = json.loads(search_path.read_text()) if search_path.is_file() else None
+    return {
+        "format": REPORT_FORMAT,
+        "model": str(cfg.model_path),
+        "board": {"name": board.name, "part": board.part, "description": board.description},
+        "clock_mhz": cfg.clock_mhz,
+        "frame_length": cfg.io.frame_length,
+        "throughput": {
+            "cycles_per_frame": max_cycles,
+            "bottleneck": perf["max_cycles_node_name"],
+            "frames_per_s": fps,
+            "iq_samples_per_s": fps * cfg.io.frame_length,
+        },
+        "latency": {
+            "cycles": int(perf["critical_path_cycles"]),
+            "us": perf["critical_path_cycles"] / clock_hz * 1e6,
+            "note": "FINN's pessimistic critical path: the sum of layer cycles, no overlap",
+        },
+        "resources": util,
+        "fits_budget": all(u["within_budget"] for u in util.values()),
+        "fits_board": all(u["estimate"] <= u["capacity"] for u in util.values() if u["capacity"]),
+        "folding": {"file": "folding.json",
+                    "strategy": folding.get("strategy") if folding else None,
+                    "search": {k: folding[k] for k in ("target_cycles", "missed_target", "fits_budget")
+                               if folding and k in folding}},
+        "layers": rows,
+        "excluded": "FIFOs, data width converters, DMA/shell, host-side ops (see accelerator.json)",
+    }
+
+
+def _fmt(v, nd=0):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def to_markdown(rep: dict) -> str:
+    t, lat = rep["throughput"], rep["latency"]
+    lines = [
+        f"# Compile report: {Path(rep['model']).parent.name or rep['model']} on {rep['board']['name']}",
+        "",
+        f"Board {rep['board']['description']} ({rep['board']['part']}), clock {rep['clock_mhz']:g} MHz. "
+        "FINN's analytical estimates for the dataflow layers (no FIFOs, width converters, shell).",
+        "",
+        "| throughput | |",
+        "|---|---|",
+        f"| cycles per frame | {t['cycles_per_frame']:,} (bottleneck {t['bottleneck']}) |",
+        f"| frames/s | {t['frames_per_s']:,.0f} |",
+        f"| I/Q samples/s | {t['iq_samples_per_s'] / 1e6:,.1f} M ({rep['frame_length']} per frame) |",
+        f"| latency | {lat['cycles']:,} cycles = {lat['us']:,.1f} us (critical path, no overlap) |",
+        "",
+        "| resource | estimate | capacity | % | budget | within |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for r, u in rep["resources"].items():
+        lines.append(
+            f"| {r} | {u['estimate']:,.0f} | {u['capacity']:,} | {_fmt(u['percent'], 1)} | "
+            f"{u['budget']:,.0f} | {'yes' if u['within_budget'] else 'NO'} |"
+        )
+    lines += [
+        "",
+        f"Folding: `{rep['folding']['file']}` (strategy: {rep['folding']['strategy']}).",
+        "",
+        "| layer | op | impl | PE | SIMD | cycles | LUT | BRAM_18K | URAM | DSP |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rep["layers"]:
+        lines.append(
+            f"| {r['name']} | {r['op_type']} | {r['impl']} | {_fmt(r['PE'])} | {_fmt(r['SIMD'])} | "
+            f"{r['cycles']:,} | {r['LUT']:,.0f} | {r['BRAM_18K']:,.0f} | {r['URAM']:,.0f} | {r['DSP']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(rep: dict, out_dir: Path) -> None:
+    out_dir = Path(out_dir)
+    (out_dir / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
+    (out_dir / "report.md").write_text(to_markdown(rep))

@@ -1,0 +1,153 @@
+"""Export the quantized 1-D networks compile/ is tested and measured on, as run-folder-like fixtures
+(model.onnx + io.json in the README's format). This script uses torch + brevitas; compile/ and its
+tests only read the files it writes.
+
+  python scripts/make_compile_fixtures.py            # tiny fixtures -> tests/fixtures/compile/ (committed)
+  python scripts/make_compile_fixtures.py --full     # + full-size nets -> hw/builds/models/ (git-ignored)
+
+Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames so activations spread):
+- tiny_vgg:   VGG-like, 4-bit weights and activations, 8-bit input quantizer over [-2, 2) (scale 1/64),
+              3 x (conv k3, BN, ReLU, maxpool 2) with 8 filters, dense 16, dense 24 (with bias).
+- tiny_dsres: depthwise-separable block with a residual add (both operands quantized by one shared
+              activation quantizer, so FINN can stream the join), maxpools, dense 24.
+Full-size (on demand; weights random, fine for estimates, not accuracy):
+- vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
+- dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+import brevitas.nn as qnn
+from brevitas.export import export_qonnx
+from brevitas.inject.enum import ScalingImplType
+from brevitas.quant import Int8ActPerTensorFloatMinMaxInit
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK", "16APSK", "32APSK", "64APSK",
+           "128APSK", "16QAM", "32QAM", "64QAM", "128QAM", "256QAM", "AM-SSB-WC", "AM-SSB-SC", "AM-DSB-WC",
+           "AM-DSB-SC", "FM", "GMSK", "OQPSK"]
+
+
+class InputQuant(Int8ActPerTensorFloatMinMaxInit):
+    """8-bit signed input quantizer over [-2, 2): scale 4/256 = 1/64."""
+
+    bit_width = 8
+    min_val = -2.0
+    max_val = 2.0
+    scaling_impl_type = ScalingImplType.CONST
+
+
+def vgg(filters: int, n_conv: int, dense: int, w: int = 4, a: int = 4, n_dense_hidden: int = 1) -> nn.Module:
+    layers: list[nn.Module] = [qnn.QuantHardTanh(act_quant=InputQuant)]
+    c = 2
+    for _ in range(n_conv):
+        layers += [qnn.QuantConv1d(c, filters, 3, padding=1, weight_bit_width=w, bias=False),
+                   nn.BatchNorm1d(filters), qnn.QuantReLU(bit_width=a), nn.MaxPool1d(2)]
+        c = filters
+    n = filters * (1024 >> n_conv)
+    layers.append(nn.Flatten())
+    for _ in range(n_dense_hidden):
+        layers += [qnn.QuantLinear(n, dense, weight_bit_width=w, bias=False), nn.BatchNorm1d(dense),
+                   qnn.QuantReLU(bit_width=a)]
+        n = dense
+    layers.append(qnn.QuantLinear(n, 24, weight_bit_width=w, bias=True))
+    return nn.Sequential(*layers)
+
+
+class DSBlock(nn.Module):
+    """depthwise k3 -> BN -> act -> pointwise -> BN -> shared act, + skip (shared act)."""
+
+    def __init__(self, c: int, shared: qnn.QuantReLU, w: int, a: int):
+        super().__init__()
+        self.dw = qnn.QuantConv1d(c, c, 3, padding=1, groups=c, weight_bit_width=w, bias=False)
+        self.bn1 = nn.BatchNorm1d(c)
+        self.act1 = qnn.QuantReLU(bit_width=a)
+        self.pw = qnn.QuantConv1d(c, c, 1, weight_bit_width=w, bias=False)
+        self.bn2 = nn.BatchNorm1d(c)
+        self.shared = shared
+
+    def forward(self, x):
+        y = self.act1(self.bn1(self.dw(x)))
+        return x + self.shared(self.bn2(self.pw(y)))
+
+
+class DSRes(nn.Module):
+    def __init__(self, c: int = 8, stages: int = 1, pool: int = 4, w: int = 4, a: int = 4):
+        super().__init__()
+        self.inq = qnn.QuantHardTanh(act_quant=InputQuant)
+        self.stem = qnn.QuantConv1d(2, c, 3, padding=1, weight_bit_width=w, bias=False)
+        self.bn0 = nn.BatchNorm1d(c)
+        self.pool = nn.MaxPool1d(pool)
+        self.stages = nn.ModuleList()
+        self.acts = nn.ModuleList([qnn.QuantReLU(bit_width=a) for _ in range(stages + 1)])
+        for i in range(stages):
+            self.stages.append(DSBlock(c, self.acts[i], w, a))
+        length = 1024 // pool ** (stages + 1)
+        self.fc = qnn.QuantLinear(c * length, 24, weight_bit_width=w, bias=True)
+
+    def forward(self, x):
+        x = self.pool(self.acts[0](self.bn0(self.stem(self.inq(x)))))
+        for i, blk in enumerate(self.stages):
+            x = self.acts[i + 1](self.pool(blk(x)))
+        return self.fc(torch.flatten(x, 1))
+
+
+def calibrate(m: nn.Module, seed: int) -> nn.Module:
+    """BatchNorm running statistics from random frames, so that activations spread over their range."""
+    g = torch.Generator().manual_seed(seed)
+    m.train()
+    with torch.no_grad():
+        for _ in range(4):
+            m(torch.randn(64, 2, 1024, generator=g) * 0.5)
+    return m.eval()
+
+
+def io_json(name: str) -> dict:
+    return {
+        "format": "amc-fpga-io/1",
+        "input": {"name": "global_in", "shape": [1, 2, 1024], "layout": "NCW",
+                  "quant": {"bit_width": 8, "signed": True, "narrow": False, "scale": 0.015625,
+                            "zero_point": 0.0, "min": -2.0, "max": 1.984375}},
+        "output": {"name": "global_out", "shape": [1, 24], "kind": "logits"},
+        "classes": CLASSES,
+        "snrs_db": list(range(-20, 32, 2)),
+        "frame_length": 1024,
+        "model": name,
+        "data": {"kind": "none", "path": None, "note": "compile fixture: random weights"},
+    }
+
+
+def export(m: nn.Module, name: str, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "model.onnx"
+    export_qonnx(m, torch.randn(1, 2, 1024), export_path=str(path), dynamo=False)
+    (out_dir / "io.json").write_text(json.dumps(io_json(name), indent=2) + "\n")
+    print(f"{path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="also the full-size networks (hw/builds/models/)")
+    ap.add_argument("--only-full", action="store_true", help="only the full-size networks")
+    a = ap.parse_args()
+    torch.manual_seed(0)
+    fix = ROOT / "tests" / "fixtures" / "compile"
+    if not a.only_full:
+        export(calibrate(vgg(filters=8, n_conv=3, dense=16), 1), "tiny_vgg", fix / "tiny_vgg")
+        export(calibrate(DSRes(c=8, stages=1, pool=4), 2), "tiny_dsres", fix / "tiny_dsres")
+    if a.full or a.only_full:
+        big = ROOT / "hw" / "builds" / "models"
+        export(calibrate(vgg(filters=32, n_conv=7, dense=128, n_dense_hidden=2), 3), "vgg10_w4a4",
+               big / "vgg10_w4a4")
+        export(calibrate(DSRes(c=32, stages=3, pool=4), 4), "dsres_full", big / "dsres_full")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Folding: the search respects the budget and meets targets, FINN's JSON round-trips."""
+import json
+
+import pytest
+from compile_support import tiny_vgg_build  # noqa: F401
+
+from compile import folding as fl
+from compile.boards import RESOURCES
+from compile.config import Budget
+
+
+@pytest.fixture()
+def specialized(tiny_vgg_build):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, _ = tiny_vgg_build
+    return cfg, ModelWrapper(str(cfg.steps_dir / "09_specialize_layers.onnx"))
+
+
+def _cycles_and_res(model, part):
+    cyc, res = 0, {r: 0.0 for r in RESOURCES}
+    for n in model.graph.node:
+        c, rr = fl.node_estimate(n, part)
+        cyc = max(cyc, c)
+        res = {r: res[r] + rr[r] for r in RESOURCES}
+    return cyc, res
+
+
+def test_fastest_within_budget_respects_the_budget(specialized):
+    cfg, model = specialized
+    part = cfg.board.part
+    units = fl.build_units(model, part)
+    loose = Budget().limits(cfg.board)
+    fast = fl.search_fastest(units, loose)
+    # a LUT budget a quarter of the way from the fully folded network to the fastest folding
+    folded = fl._choose(units, loose, max(o.cycles for u in units for o in u.options), "x")
+    assert folded.res["LUT"] < fast.res["LUT"]
+    tight = dict(loose, LUT=folded.res["LUT"] + 0.25 * (fast.res["LUT"] - folded.res["LUT"]))
+    slow = fl.search_fastest(units, tight)
+    assert slow.fits and all(slow.res[r] <= tight[r] for r in RESOURCES)
+    assert slow.cycles > fast.cycles  # the budget binds, so it is slower
+    # the estimate of the applied folding is what the search promised
+    fl.apply_choice(model, slow)
+    cyc, res = _cycles_and_res(model, part)
+    assert cyc == slow.cycles and res["LUT"] <= tight["LUT"]
+    # and no cheaper cycle target fits: one option faster at the bottleneck breaks the budget
+    faster = [o.cycles for u in units for o in u.options if o.cycles < slow.cycles]
+    if faster:
+        assert not fl._choose(units, tight, max(faster), "x").fits
+
+
+def test_budget_too_small_is_an_error(specialized):
+    cfg, model = specialized
+    units = fl.build_units(model, cfg.board.part)
+    tiny = {r: 1.0 for r in RESOURCES}
+    with pytest.raises(fl.FoldingError, match="does not fit"):
+        fl.search_fastest(units, tiny)
+
+
+def test_cheapest_for_target_meets_it_and_beats_finn(specialized):
+    """Our per-layer cheapest choice never costs more than FINN's SetFolding for the same target,
+    measured with the same (FINN) estimates."""
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+
+    cfg, model = specialized
+    part = cfg.board.part
+    limits = Budget().limits(cfg.board)
+    target = 4096
+    units = fl.build_units(model, part)
+    ours = fl.search_cheapest(units, limits, target)
+    assert ours.cycles <= target and not ours.missed
+    finn = model.transform(SetFolding(target, two_pass_relaxation=False))
+    fcyc, fres = _cycles_and_res(finn, part)
+    assert fcyc <= target
+    assert fl._cost(ours.res, limits) <= fl._cost(fres, limits) + 1e-9
+
+
+def test_unreachable_target_is_reported(specialized):
+    cfg, model = specialized
+    units = fl.build_units(model, cfg.board.part)
+    res = fl.search_cheapest(units, Budget().limits(cfg.board), 10)
+    assert res.missed and res.cycles > 10
+
+
+def test_folding_json_round_trips(tiny_vgg_build, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, _ = tiny_vgg_build
+    written = json.loads(cfg.folding_path.read_text())
+    folded = ModelWrapper(str(cfg.steps_dir / "10_folding.onnx"))
+    assert fl.extract_folding(folded) == written
+    fresh = ModelWrapper(str(cfg.steps_dir / "09_specialize_layers.onnx"))
+    assert fl.extract_folding(fresh) != written
+    fl.apply_folding(fresh, fl.load_folding(fl.save_folding(written, tmp_path / "f.json")))
+    assert fl.extract_folding(fresh) == written
+    assert fl.validate_folding(fresh) == []
+
+
+def test_folding_json_is_checked(specialized, tmp_path):
+    cfg, model = specialized
+    with pytest.raises(fl.FoldingError, match="no node named"):
+        fl.apply_folding(model, {"Defaults": {}, "MVAU_rtl_99": {"PE": 2}})
+    with pytest.raises(fl.FoldingError, match="no attribute"):
+        fl.apply_folding(model, {"MVAU_rtl_0": {"Bogus": 2}})
+    fl.apply_folding(model, {"MVAU_rtl_0": {"PE": 3}})  # 8 output channels: 3 does not divide
+    assert any("MVAU_rtl_0: PE=3 must divide 8" in p for p in fl.validate_folding(model))
+
+
+def test_budget_parsing():
+    b = Budget.parse("lut=0.5,dsp=0.25")
+    assert (b.LUT, b.DSP, b.BRAM_18K) == (0.5, 0.25, 0.8)
+    with pytest.raises(ValueError):
+        Budget.parse("lut=1.5")
+    with pytest.raises(ValueError):
+        Budget.parse("flops=0.5")
