@@ -50,6 +50,8 @@ class RunFolder:
     @property
     def metrics(self) -> Path: return self.root / "metrics.json"
     @property
+    def predictions(self) -> Path: return self.root / "predictions.npz"
+    @property
     def plots(self) -> Path: return self.root / "plots"
     @property
     def onnx(self) -> Path: return self.root / "model.onnx"
@@ -154,7 +156,11 @@ def step_evaluate(ctx: RunContext) -> None:
     device = resolve_device(ctx.recipe.train.device)
     logits = predict(ctx.trained_net().to(device), data.cache, data.test, ctx.recipe.train.batch_size, device,
                      progress=ctx.progress, desc="test split")
-    metrics = compute_metrics(logits.argmax(1), data.cache.labels[data.test], data.cache.snr_db[data.test])
+    labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
+    metrics = compute_metrics(logits.argmax(1), labels, snr)
+    # Frame by frame, so the deployed accelerator can be compared with the software model on the same frames.
+    np.savez_compressed(ctx.run.predictions, index=data.test, label=labels, snr_db=snr,
+                        predicted=logits.argmax(1).astype(np.uint8), logits=logits.astype(np.float32))
     metrics["data"] = data.describe()
     metrics["checkpoint"] = str(ctx.run.final)
     ctx.run.metrics.write_text(json.dumps(metrics, indent=2) + "\n")

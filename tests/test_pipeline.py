@@ -25,7 +25,8 @@ def tiny_recipe(toy_h5, tmp_path, epochs=2, frames_per_epoch=2048) -> Recipe:
 
 def test_run_leaves_every_artefact_and_learns_the_toy_task(toy_h5, tmp_path):
     run = run_pipeline(tiny_recipe(toy_h5, tmp_path), tmp_path / "run", progress=False)
-    for p in (run.recipe, run.last, run.best, run.data, run.history, run.metrics, run.onnx, run.io, run.cost,
+    for p in (run.recipe, run.last, run.best, run.final, run.data, run.history, run.metrics, run.predictions,
+              run.onnx, run.io, run.cost,
               run.export, run.plots / "accuracy_vs_snr.png", run.plots / "confusion.png"):
         assert p.exists(), p
     metrics = json.loads(run.metrics.read_text())
@@ -96,3 +97,13 @@ def test_cli_reports_a_missing_data_file(tmp_path, capsys):
                  "--quiet"])
     assert code == 2
     assert "step 'data' failed" in capsys.readouterr().err
+
+
+def test_predictions_file_matches_the_metrics(toy_h5, tmp_path):
+    run = run_pipeline(tiny_recipe(toy_h5, tmp_path, epochs=1, frames_per_epoch=512), tmp_path / "run",
+                       last="evaluate", progress=False)
+    pred = np.load(run.predictions)
+    metrics = json.loads(run.metrics.read_text())
+    assert len(pred["index"]) == metrics["n_frames"]
+    assert (pred["predicted"] == pred["label"]).mean() == pytest.approx(metrics["accuracy"])
+    assert np.array_equal(pred["predicted"], pred["logits"].argmax(1))
