@@ -19,9 +19,16 @@ def _compact(**kw) -> nn.Module:
     return CompactCNN(**kw)
 
 
+def _imperial_ipc1(**kw) -> nn.Module:
+    from model.nets.imperial import ImperialIPC1
+
+    return ImperialIPC1(**kw)
+
+
 NETS: dict[str, Callable[..., nn.Module]] = {
     "vgg10": _vgg10,
     "compact": _compact,
+    "imperial_ipc1": _imperial_ipc1,
 }
 
 
