@@ -217,9 +217,8 @@ class SignalStatistics(nn.Module):
         shifted = dp + math.pi
         # floor-mod written out, so PyTorch and the exported graph compute it the same way
         dpm = shifted - 2 * math.pi * torch.floor(shifted / (2 * math.pi)) - math.pi
-        dpm = torch.where((dpm == -math.pi) & (dp > 0), dpm * 0 + math.pi, dpm)
-        adj = dpm - dp
-        adj = torch.where(dp.abs() < math.pi, adj * 0, adj)
+        dpm = torch.where((dpm == -math.pi) & (dp > 0), math.pi, dpm)
+        adj = torch.where(dp.abs() < math.pi, 0.0, dpm - dp)
         return p + self._cumsum(adj)
 
     # --- the three groups ---------------------------------------------------------------------------------
@@ -255,17 +254,14 @@ class SignalStatistics(nn.Module):
         return out.transpose(1, 2).reshape(x.shape[0], 18)
 
     def instantaneous(self, x: torch.Tensor, exact: bool) -> torch.Tensor:
-        """(B, 2, N) -> (B, 6): std of normalised amplitude, unwrapped phase and frequency of the analytic
-        signals of I and of Q."""
-        n = self.frame_len
+        """(B, 2, N) -> (B, 6): std of the normalised amplitude, unwrapped phase and frequency of the analytic
+        signals of I and of Q (in that order, I then Q in each)."""
         a = self._analytic_fft(x) if exact else self._analytic_tables(x)
         amp = torch.sqrt(torch.sum(torch.pow(a, 2), dim=2))
-        amp = amp / torch.amax(amp, dim=-1, keepdim=True)
         phase = self._unwrap(_atan2(a[:, :, 0, :], a[:, :, 1, :]))
-        freq = _diff(phase)
-        freq = freq / torch.amax(freq, dim=-1, keepdim=True)
-        phase = phase / torch.amax(phase, dim=-1, keepdim=True)
-        return torch.cat([_std(amp, n), _std(phase, n), _std(freq, n)], dim=1)
+        tracks = torch.stack([amp, phase, _diff(phase)], dim=1)  # (B, 3, 2, N)
+        tracks = tracks / torch.amax(tracks, dim=-1, keepdim=True)  # each normalised by its maximum
+        return _std(tracks, self.frame_len).reshape(x.shape[0], 6)
 
     def _all(self, x: torch.Tensor, exact: bool) -> torch.Tensor:
         return torch.cat([self.central_moments(x), self.cumulants(x), self.instantaneous(x, exact)], dim=1)
