@@ -11,6 +11,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from torch import nn
 from torch.nn.utils import prune
 
+from model.config import load_recipe
 from model.cost import challenge_score, inference_cost_report
 from model.export import export_qonnx_model, io_description, verify_export
 from model.nets import build_net
@@ -119,6 +120,13 @@ def test_pruning_helpers_on_a_small_net():
         load_pruned_state_dict(make(), {k: v for k, v in sd.items() if k != "0.weight_mask"})
     with pytest.raises(PrunedCheckpointError, match="no module"):
         load_pruned_state_dict(make(), {"9.weight_orig": sd["0.weight_orig"], "9.weight_mask": sd["0.weight_mask"]})
+
+
+def test_recipe_builds_the_network_the_checkpoints_fit():
+    recipe = load_recipe("model/recipes/imperial_ipc1.yaml")
+    assert recipe.net.name == "imperial_ipc1" and recipe.data.cache_encoding == "float32"
+    net = build_net(recipe.net.name, **recipe.net.args)
+    assert load_pruned_state_dict(net, _checkpoint()) == PRUNED
 
 
 # --- the network ------------------------------------------------------------------------------------------
