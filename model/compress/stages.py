@@ -24,7 +24,7 @@ from model.compress.bits import with_net_args
 from model.compress.channels import prune_channels
 from model.compress.objectives import make_objective
 from model.compress.pruning import (
-    ensure_masks, global_magnitude_prune, make_permanent, sparsity_report, threshold_prune,
+    ensure_masks, global_magnitude_prune, make_pruning_permanent, sparsity_report, threshold_prune,
 )
 from model.config import CompressConfig, StageConfig, TrainConfig
 from model.train import fit, load_checkpoint, predict, resolve_device
@@ -53,7 +53,7 @@ def apply_step(model: Model, stage: StageConfig, step: int) -> tuple[Model, nn.M
     elif stage.kind == "threshold":
         log = {"pruned": threshold_prune(net, stage.eps[step], stage.exclude), "eps": stage.eps[step]}
     elif stage.kind == "channels":
-        make_permanent(net)  # torch-pruning works on plain weights; zeros already made stay zeros
+        make_pruning_permanent(net)  # torch-pruning works on plain weights; zeros already made stay zeros
         log = {"widths": prune_channels(net, stage.fraction, stage.exclude)}
         ensure_masks(net)
         with torch.no_grad():  # keep existing zeros pruned through fine-tuning
