@@ -34,19 +34,24 @@ def test_aaronnet_reproduces_published_figures_and_names_globalmaxpool():
 
 
 def _graph_with_hidden_arithmetic(path: Path) -> Path:
-    """Conv, then x*x (free by the rules), Pow and ReduceSum (unknown to the cost function)."""
+    """Conv, x*x and x*table (free by the rules), a per-channel scale (scaffolding, not listed), Pow and
+    ReduceSum (unknown to the cost function)."""
     w = numpy_helper.from_array(np.ones((4, 2, 3), np.float32), "w")
+    table = numpy_helper.from_array(np.ones((1, 4, 1024), np.float32), "table")
+    per_channel = numpy_helper.from_array(np.ones((1, 4, 1), np.float32), "per_channel")
     two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
     axes = numpy_helper.from_array(np.array([2], np.int64), "axes")
     nodes = [
         helper.make_node("Conv", ["x", "w"], ["c"], kernel_shape=[3], pads=[1, 1]),
         helper.make_node("Mul", ["c", "c"], ["sq"]),
-        helper.make_node("Pow", ["sq", "two"], ["p"]),
+        helper.make_node("Mul", ["sq", "table"], ["tab"]),
+        helper.make_node("Mul", ["tab", "per_channel"], ["scaled"]),
+        helper.make_node("Pow", ["scaled", "two"], ["p"]),
         helper.make_node("ReduceSum", ["p", "axes"], ["y"], keepdims=0),
     ]
     graph = helper.make_graph(
         nodes, "hidden", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1024])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w, two, axes],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w, two, axes, table, per_channel],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
     return path
@@ -55,7 +60,8 @@ def _graph_with_hidden_arithmetic(path: Path) -> Path:
 def test_unknown_and_free_operators_are_named(tmp_path):
     rep = inference_cost_report(_graph_with_hidden_arithmetic(tmp_path / "h.onnx"))
     assert rep.unsupported_ops == ["Pow", "ReduceSum"]
-    assert [n.op_type for n in rep.free_arithmetic] == ["Mul"]
+    assert [(n.op_type, n.operand, n.output_elems) for n in rep.free_arithmetic] == [
+        ("Mul", "activation", 4096), ("Mul", "constant", 4096)]
     # float input and float weights: 32 x 32 bits per MAC
     assert rep.total_bops == 4 * 2 * 3 * 1024 * 32 * 32
     assert rep.score == pytest.approx(challenge_score(rep.total_bops, rep.total_mem_w_bits))
