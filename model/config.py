@@ -95,6 +95,7 @@ class CompressConfig:
     stages: list = field(default_factory=list)  # of StageConfig
     alpha: float = 0.5  # distillation weight while fine-tuning
     temperature: float = 4.0
+    aux_loss_weights: list | None = None  # auxiliary-head weights while fine-tuning (None: train's)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from model.compress.pruning import (
 )
 from model.config import CompressConfig, StageConfig, TrainConfig
 from model.train import fit, load_checkpoint, predict, resolve_device
-from model.trained import Model, net_from_checkpoint
+from model.trained import Model
 
 KINDS = ("magnitude", "threshold", "channels", "bits")
 
@@ -90,7 +90,8 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
                               None if stage.max_val_drop is None else start_acc - stage.max_val_drop) if f is not None]
         floor = max(floors) if floors else None
         teacher = copy.deepcopy(entry) if stage.distill else None
-        objective = make_objective(train.aux_loss_weights, teacher, cfg.alpha, cfg.temperature)
+        aux = cfg.aux_loss_weights if cfg.aux_loss_weights is not None else train.aux_loss_weights
+        objective = make_objective(aux, teacher, cfg.alpha, cfg.temperature)
         for step in range(n_steps(stage)):
             step_dir = stage_dir / f"step_{step + 1:02d}"
             done = step_dir / "done.json"
@@ -101,17 +102,23 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
                     break
                 model = Model.from_checkpoint(step_dir / "accepted.pt")
                 continue
+            step_dir.mkdir(parents=True, exist_ok=True)
             candidate, net, log = apply_step(model, stage, step)
-            meta = {"net": candidate.net, "recipe": recipe or {}}
-            result = fit(net, data.train, data.val, data.cache, finetune_config(train, stage), step_dir, meta,
-                         objective=objective, progress=progress)
-            best = load_checkpoint(step_dir / "best.pt")
-            accepted = floor is None or result.best_val_acc >= floor
-            verdict = {"stage": i + 1, "kind": stage.kind, "step": step + 1, **log, "val_acc": result.best_val_acc,
+            if stage.finetune.epochs > 0:
+                meta = {"net": candidate.net, "recipe": recipe or {}}
+                result = fit(net, data.train, data.val, data.cache, finetune_config(train, stage), step_dir, meta,
+                             objective=objective, progress=progress)
+                best = load_checkpoint(step_dir / "best.pt")
+                tuned, val_acc = Model(net=best["net"], state=best["model"]), result.best_val_acc
+            else:  # post-training change (e.g. lower bits without retraining): judge it as it is
+                tuned = candidate
+                val_acc = val_accuracy(tuned.build(permanent=True), data, train.batch_size, device)
+            accepted = floor is None or val_acc >= floor
+            verdict = {"stage": i + 1, "kind": stage.kind, "step": step + 1, **log, "val_acc": val_acc,
                        "start_val_acc": start_acc, "floor": floor, "accepted": accepted,
-                       "density": sparsity_report(net_from_checkpoint(best))["density"]}
+                       "density": sparsity_report(tuned.build(permanent=True))["density"]}
             if accepted:
-                model = Model(net=best["net"], state=best["model"])
+                model = tuned
             if distributed.is_main():
                 if accepted:
                     model.save(step_dir / "accepted.pt")
@@ -119,7 +126,7 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
             distributed.barrier()
             summary.append(verdict)
             if progress:
-                print(f"[compress] stage {i + 1} {stage.kind} step {step + 1}: val acc {result.best_val_acc:.4f} "
+                print(f"[compress] stage {i + 1} {stage.kind} step {step + 1}: val acc {val_acc:.4f} "
                       f"(floor {floor if floor is None else round(floor, 4)}), density {verdict['density']:.3f} "
                       f"-> {'accepted' if accepted else 'undone, stage ends'}", flush=True)
             if not accepted:

@@ -31,11 +31,18 @@ def _imperial_ipc1(**kw) -> nn.Module:
     return ImperialIPC1(**kw)
 
 
+def _ours(**kw) -> nn.Module:
+    from model.nets.ours import Ours
+
+    return Ours(**kw)
+
+
 NETS: dict[str, Callable[..., nn.Module]] = {
     "vgg10": _vgg10,
     "compact": _compact,
     "bacalhaunet": _bacalhaunet,
     "imperial_ipc1": _imperial_ipc1,
+    "ours": _ours,
 }
 
 
