@@ -183,6 +183,8 @@ def run(args) -> dict:
         "emulation": accel.kind != "board",
         "backend_info": backend_info,
         "model": io.name,
+        "deployment": (json.loads((meta / "deploy.json").read_text()).get("name")
+                       if (meta / "deploy.json").is_file() else None),
         "data": str(args.data),
         "frames": {"description": fs.description, "count": len(fs)},
         "accuracy_pass": {"seconds": pass_s, "frames_per_s": len(fs) / pass_s if pass_s > 0 else None,
