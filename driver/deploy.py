@@ -236,7 +236,8 @@ def deploy_board(target: Target, plan: Plan, run_args: list, remote_dir: str, co
     for purpose, cmd in remote_commands(target, plan, remote_dir, run_args, connect_timeout, sudo):
         log(f"[deploy] {purpose}: {shlex.join(cmd)}")
         long = purpose.startswith("run")
-        _run_remote(purpose, cmd, run_timeout if long else connect_timeout + 120, stream=long)
+        deadline = run_timeout if long else connect_timeout + (10 if purpose.startswith("check") else 300)
+        _run_remote(purpose, cmd, deadline, stream=long)
     return plan.out / "results"
 
 
