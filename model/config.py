@@ -154,12 +154,23 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
         raise RecipeError(f"{path}: no such recipe (see model/recipes/ for the shipped ones)")
     data = yaml.safe_load(path.read_text()) or {}
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+        set_dotted(data, dotted, value)
     return from_dict(Recipe, data)
+
+
+def set_dotted(data: dict, dotted: str, value) -> None:
+    """data["a"]["b"][0]["c"] = value for "a.b.0.c" (numeric parts index lists)."""
+    node = data
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        if isinstance(node, list):
+            node = node[int(p)]
+        else:
+            node = node.setdefault(p, {})
+    if isinstance(node, list):
+        node[int(leaf)] = value
+    else:
+        node[leaf] = value
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> None:

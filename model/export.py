@@ -9,6 +9,8 @@ round differently in ONNX and PyTorch, which is not a property of the model.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,31 @@ class ExportMismatch(RuntimeError):
     """The exported graph does not compute what the PyTorch model computes."""
 
 
+@contextmanager
+def without_training_only_modules(net: nn.Module) -> Iterator[nn.Module]:
+    """`net` with the submodules it names in `training_only_modules` (auxiliary heads that its eval-mode
+    forward never calls) detached for the duration, then put back in their place.
+
+    Brevitas' export validates every quantizer in the module tree, and a bias quantizer that needs its
+    input's scale fails in a head that eval mode never ran; the exported graph would not contain it anyway.
+    """
+    names = tuple(getattr(net, "training_only_modules", ()))
+    saved = dict(net._modules)
+    for name in names:
+        if name in net._modules:
+            del net._modules[name]
+    try:
+        yield net
+    finally:
+        net._modules.clear()
+        net._modules.update(saved)
+
+
 def export_qonnx_model(net: nn.Module, path: Path) -> Path:
-    """Export `net` (eval mode, CPU) to QONNX at `path`, cleaned up by qonnx (shapes, constants folded)."""
+    """Export `net` (eval mode, CPU) to QONNX at `path`, cleaned up by qonnx (shapes, constants folded).
+
+    Training-only submodules the net declares (`training_only_modules`) are left out of the export.
+    """
     from brevitas.export import export_qonnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.cleanup import cleanup_model
@@ -35,10 +60,24 @@ def export_qonnx_model(net: nn.Module, path: Path) -> Path:
     net = net.cpu().eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     # The TorchScript path (dynamo=False) gives the plain graph FINN and the cost function expect.
-    export_qonnx(net, torch.zeros(INPUT_SHAPE), export_path=str(path), dynamo=False)
+    with without_training_only_modules(net):
+        export_qonnx(net, torch.zeros(INPUT_SHAPE), export_path=str(path), dynamo=False)
     model = cleanup_model(ModelWrapper(str(path)))
+    dangling = _dangling_inputs(model)
+    if dangling:
+        raise ExportMismatch(
+            f"{path}: after qonnx cleanup, node inputs {dangling} name no tensor. qonnx 1.0 renames only the "
+            "first of two identical inputs of a node: write a square as x**2, not x * x."
+        )
     model.save(str(path))
     return path
+
+
+def _dangling_inputs(model) -> list[str]:
+    """Node inputs that are neither a graph input, an initializer, nor some node's output."""
+    known = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
+    known |= {o for n in model.graph.node for o in n.output}
+    return sorted({f"{n.name}:{i}" for n in model.graph.node for i in n.input if i and i not in known})
 
 
 def input_quant_of_graph(model) -> dict | None:

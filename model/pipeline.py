@@ -221,21 +221,38 @@ def check_run_folder(run: RunFolder, recipe: Recipe) -> None:
         )
 
 
+# Steps every torchrun process takes part in; the others run on rank 0 alone.
+DATA_PARALLEL_STEPS = ("data", "train", "compress")
+
+
 def run_pipeline(recipe: Recipe, run_dir: Path, first: str = "data", last: str = "cost", restart: bool = False,
                  progress: bool = True) -> RunFolder:
-    run = RunFolder(Path(run_dir))
-    if restart and run.root.exists():
-        import shutil
+    from model import distributed
 
-        shutil.rmtree(run.root)
-    check_run_folder(run, recipe)
-    run.root.mkdir(parents=True, exist_ok=True)
-    save_recipe(recipe, run.recipe)
-    ctx = RunContext(recipe=recipe, run=run, progress=progress)
+    distributed.init()
+    main = distributed.is_main()
+    run = RunFolder(Path(run_dir))
+    if main:
+        if restart and run.root.exists():
+            import shutil
+
+            shutil.rmtree(run.root)
+        check_run_folder(run, recipe)
+        run.root.mkdir(parents=True, exist_ok=True)
+        save_recipe(recipe, run.recipe)
+    ctx = RunContext(recipe=recipe, run=run, progress=progress and main)
     lo, hi = STEP_NAMES.index(first), STEP_NAMES.index(last)
     for name, step in STEPS[lo : hi + 1]:
+        if not (main or name in DATA_PARALLEL_STEPS):
+            continue
         try:
-            step(ctx)
+            if name == "data":  # rank 0 builds the data cache; the others wait, then open it
+                if main:
+                    step(ctx)
+                distributed.barrier()
+                ctx.data()
+            else:
+                step(ctx)
         except Exception as exc:
             raise StepError(name, exc) from exc
     return run
@@ -261,7 +278,7 @@ def parse_overrides(items: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train, evaluate, export and cost a recipe into a run folder.")
     ap.add_argument("recipe", help="recipe YAML (model/recipes/*.yaml)")
-    ap.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    ap.add_argument("--run", "--run-dir", dest="run", required=True, help="run folder, e.g. runs/demo (under torchrun, spell it --run-dir)")
     ap.add_argument("--data", help="HDF5 file to use instead of the recipe's (e.g. the real RadioML 2018.01A file)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
     ap.add_argument("--from", dest="first", choices=STEP_NAMES, default="data")

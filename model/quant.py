@@ -23,8 +23,11 @@ def fixed_range_input_quant(bit_width: int = 8, min_val: float = -2.0, max_val: 
 def input_quant_spec(net) -> dict | None:
     """Scale, zero point, bit width and signedness of the network's first activation quantizer.
 
-    None when the first quantized layer sees float input (its input then costs 32 bits per MAC).
+    None when the first quantized layer sees float input (its input then costs 32 bits per MAC), or when the
+    network declares `input_is_float = True` (float pre-processing of the raw frame before any quantizer).
     """
+    if getattr(net, "input_is_float", False):
+        return None
     for module in net.modules():
         if hasattr(module, "act_quant") and module.act_quant.is_quant_enabled:
             q = module.act_quant

@@ -197,15 +197,27 @@ def fit(
 
     `meta` (network name and arguments, recipe) goes into every checkpoint so a checkpoint alone is
     enough to rebuild the network. best.pt holds the weights of the epoch with the best validation
-    accuracy.
+    accuracy. Under torchrun, each process trains on its share of every batch through
+    DistributedDataParallel and rank 0 writes the checkpoints.
     """
     from tqdm import tqdm
 
+    from model import distributed
+
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = distributed.device_for(resolve_device(cfg.device))
+    world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    progress = progress and main
+    if cfg.batch_size % world:
+        raise ValueError(f"train.batch_size {cfg.batch_size} is not divisible by the {world} processes")
+    local_batch = cfg.batch_size // world
     torch.manual_seed(cfg.seed)
     net.to(device)
+    # DDP also broadcasts rank 0's buffers before each forward pass, which keeps BatchNorm statistics and
+    # Brevitas' activation-statistics buffers identical on every rank.
+    train_net = (torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                                            else None) if world > 1 else net)
     opt = make_optimizer(net.parameters(), cfg)
     sched = make_scheduler(opt, cfg)
     last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
@@ -228,14 +240,15 @@ def fit(
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
         if cfg.max_frames_per_epoch:
             order = order[: cfg.max_frames_per_epoch]
-        if len(order) % cfg.batch_size == 1:
+        order = order[: len(order) - len(order) % world][rank::world]  # equal shares: ranks step in lockstep
+        if len(order) % local_batch == 1:
             order = order[:-1]  # BatchNorm cannot train on a batch of one
-        n_batches = -(-len(order) // cfg.batch_size)
+        n_batches = -(-len(order) // local_batch)
         total_loss, seen = 0.0, 0
-        bar = tqdm(batches(cache, order, cfg.batch_size, device), total=n_batches, unit="batch",
+        bar = tqdm(batches(cache, order, local_batch, device), total=n_batches, unit="batch",
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if progress else True, leave=False)
         for x, y in bar:
-            loss = objective(net, x, y)
+            loss = objective(train_net, x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -243,6 +256,7 @@ def fit(
             seen += len(y)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}")
         sched.step()
+        distributed.sync_buffers(net)  # every rank then validates, and decides, identically
         val_logits = predict(net, cache, val_idx, cfg.batch_size, device)
         val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
         record = {"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "val_acc": val_acc,
@@ -252,14 +266,18 @@ def fit(
             print(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  val acc {val_acc:.4f}  "
                   f"lr {record['lr']:.2e}")
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        if val_acc > best_acc or best_epoch < 0:
+        improved = val_acc > best_acc or best_epoch < 0
+        if improved:
             best_acc, best_epoch = val_acc, epoch + 1
-            save_atomic({"format": CHECKPOINT_FORMAT, "model": state, "epoch": epoch + 1, "val_acc": val_acc,
-                         **meta}, best)
-        save_atomic({
-            "format": CHECKPOINT_FORMAT, "model": state, "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
-            "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history,
-            "stats_collection": stats_collection_state(net), **meta,
-        }, last)
+        if main:
+            if improved:
+                save_atomic({"format": CHECKPOINT_FORMAT, "model": state, "epoch": epoch + 1, "val_acc": val_acc,
+                             **meta}, best)
+            save_atomic({
+                "format": CHECKPOINT_FORMAT, "model": state, "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
+                "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history,
+                "stats_collection": stats_collection_state(net), **meta,
+            }, last)
+        distributed.barrier()  # the other ranks may read these checkpoints next
     return FitResult(history=history, best_val_acc=best_acc, best_epoch=best_epoch)

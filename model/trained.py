@@ -12,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from model.compress.channels import shrink_to_state
-from model.compress.pruning import load_state_with_masks, make_permanent
+from model.compress.pruning import load_pruned_state_dict, make_pruning_permanent
 from model.nets import build_net
 from model.train import CHECKPOINT_FORMAT, load_checkpoint, save_atomic
 
@@ -21,9 +21,9 @@ def net_from_checkpoint(ckpt: dict, permanent: bool = True) -> nn.Module:
     """The network of `ckpt` in eval mode; masks folded into the weights unless `permanent` is False."""
     net = build_net(ckpt["net"]["name"], **ckpt["net"]["args"])
     shrink_to_state(net, ckpt["model"])
-    load_state_with_masks(net, ckpt["model"])
+    load_pruned_state_dict(net, ckpt["model"])
     if permanent:
-        make_permanent(net)
+        make_pruning_permanent(net)
     return net.eval()
 
 

@@ -10,7 +10,7 @@ import torch
 from model.compress.channels import layer_widths, prune_channels, shrink_to_state
 from model.compress.objectives import distillation_loss, make_objective
 from model.compress.pruning import (
-    global_magnitude_prune, load_state_with_masks, make_permanent, sparsity_report, threshold_prune,
+    global_magnitude_prune, load_pruned_state_dict, make_pruning_permanent, sparsity_report, threshold_prune,
 )
 from model.config import CompressConfig, from_dict
 from model.cost import inference_cost_report
@@ -97,7 +97,7 @@ def test_pruned_weights_stay_zero_through_training_and_reach_the_export(tmp_path
         opt.step()
     net.eval()
     nonzero = sparsity_report(net)["nonzero"]
-    make_permanent(net)
+    make_pruning_permanent(net)
     assert sparsity_report(net)["nonzero"] == nonzero
     onnx_path = export_qonnx_model(net, tmp_path / "pruned.onnx")
     verify_export(net, onnx_path, np.random.default_rng(0).normal(0, 0.7, (3, 2, 1024)).astype(np.float32))
@@ -121,7 +121,7 @@ def test_masked_state_dicts_load_into_fresh_networks():
     state = net.state_dict()
     assert any(k.endswith("weight_mask") for k in state)
     fresh = build_net("compact", **SMALL).eval()
-    load_state_with_masks(fresh, state)
+    load_pruned_state_dict(fresh, state)
     x = torch.randn(2, 2, 1024)
     assert torch.equal(net(x), fresh(x))
 

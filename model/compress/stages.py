@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from model import distributed
 from model.compress.bits import with_net_args
 from model.compress.channels import prune_channels
 from model.compress.objectives import make_objective
 from model.compress.pruning import (
-    ensure_masks, global_magnitude_prune, make_permanent, sparsity_report, threshold_prune,
+    ensure_masks, global_magnitude_prune, make_pruning_permanent, sparsity_report, threshold_prune,
 )
 from model.config import CompressConfig, StageConfig, TrainConfig
 from model.train import fit, load_checkpoint, predict, resolve_device
@@ -52,7 +53,7 @@ def apply_step(model: Model, stage: StageConfig, step: int) -> tuple[Model, nn.M
     elif stage.kind == "threshold":
         log = {"pruned": threshold_prune(net, stage.eps[step], stage.exclude), "eps": stage.eps[step]}
     elif stage.kind == "channels":
-        make_permanent(net)  # torch-pruning works on plain weights; zeros already made stay zeros
+        make_pruning_permanent(net)  # torch-pruning works on plain weights; zeros already made stay zeros
         log = {"widths": prune_channels(net, stage.fraction, stage.exclude)}
         ensure_masks(net)
         with torch.no_grad():  # keep existing zeros pruned through fine-tuning
@@ -78,7 +79,7 @@ def finetune_config(train: TrainConfig, stage: StageConfig) -> TrainConfig:
 def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_dir: Path, progress: bool = True,
                recipe: dict | None = None) -> tuple[Model, list[dict]]:
     """Run every stage of `cfg` from `start`; returns the final model and one summary row per step."""
-    device = resolve_device(train.device)
+    device = distributed.device_for(resolve_device(train.device))
     model, summary = start, []
     for i, stage in enumerate(cfg.stages):
         stage_dir = out_dir / f"{i + 1:02d}_{stage.kind}"
@@ -111,8 +112,11 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
                        "density": sparsity_report(net_from_checkpoint(best))["density"]}
             if accepted:
                 model = Model(net=best["net"], state=best["model"])
-                model.save(step_dir / "accepted.pt")
-            done.write_text(json.dumps(verdict, indent=2) + "\n")
+            if distributed.is_main():
+                if accepted:
+                    model.save(step_dir / "accepted.pt")
+                done.write_text(json.dumps(verdict, indent=2) + "\n")
+            distributed.barrier()
             summary.append(verdict)
             if progress:
                 print(f"[compress] stage {i + 1} {stage.kind} step {step + 1}: val acc {result.best_val_acc:.4f} "
@@ -127,6 +131,7 @@ def _cached_start_accuracy(stage_dir: Path, net: nn.Module, data, batch_size: in
     path = stage_dir / "start.json"
     if path.exists():
         return json.loads(path.read_text())["val_acc"]
-    acc = val_accuracy(net, data, batch_size, device)
-    path.write_text(json.dumps({"val_acc": acc}) + "\n")
+    acc = val_accuracy(net, data, batch_size, device)  # the same on every rank: same weights and buffers
+    if distributed.is_main():
+        path.write_text(json.dumps({"val_acc": acc}) + "\n")
     return acc

@@ -25,10 +25,17 @@ def _bacalhaunet(**kw) -> nn.Module:
     return BacalhauNet(**kw)
 
 
+def _imperial_ipc1(**kw) -> nn.Module:
+    from model.nets.imperial import ImperialIPC1
+
+    return ImperialIPC1(**kw)
+
+
 NETS: dict[str, Callable[..., nn.Module]] = {
     "vgg10": _vgg10,
     "compact": _compact,
     "bacalhaunet": _bacalhaunet,
+    "imperial_ipc1": _imperial_ipc1,
 }
 
 

@@ -1,0 +1,284 @@
+"""Sweeps: many recipes (or a grid over recipe values) -> accuracy, cost and score of each, Pareto front.
+
+Every sweep is an Optuna study with two objectives (maximise test accuracy, minimise the challenge
+score), stored in a database: SQLite in the sweep folder by default, any SQL server for a cluster.
+Several workers, on one machine or many, run `python -m model.sweep run` on the same spec and storage
+and share the work; each trial is an ordinary run folder, so an interrupted trial resumes.
+
+    python -m model.sweep run  sweeps/compare.yaml --out sweeps/compare [--storage URL] [--n-trials N]
+    python -m model.sweep report --out sweeps/compare [--storage URL]
+
+Spec (YAML):
+    name: compare
+    set: {train.epochs: 5}                  # overrides for every trial
+    trials:                                 # explicit trials ...
+      - {name: bacalhaunet, recipe: model/recipes/bacalhaunet.yaml}
+      - {name: ours, recipe: model/recipes/ours.yaml, set: {net.args.w_bits: 3}}
+    # ... or a grid over one base recipe (sampler: grid walks it all; nsga2 / tpe sample n_trials of it)
+    base: model/recipes/ours.yaml
+    grid: {net.args.w_bits: [3, 4], compress.stages.0.fraction: [0.5, 0.7]}
+    sampler: grid
+    compile: {board: zcu104}                # optional: hardware figures joined from compile/'s report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from model.config import RecipeError, from_dict, load_recipe
+
+SAMPLERS = ("grid", "nsga2", "tpe")
+
+
+@dataclass
+class TrialSpec:
+    name: str = ""
+    recipe: str = ""
+    set: dict = field(default_factory=dict)
+
+
+@dataclass
+class SweepSpec:
+    name: str = "sweep"
+    set: dict = field(default_factory=dict)
+    trials: list = field(default_factory=list)  # of TrialSpec
+    base: str | None = None
+    grid: dict = field(default_factory=dict)
+    sampler: str = "grid"
+    n_trials: int | None = None
+    compile: dict | None = None
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    spec = from_dict(SweepSpec, {k: v for k, v in data.items() if k != "trials"})
+    spec.trials = [from_dict(TrialSpec, t, f"trials[{i}].") for i, t in enumerate(data.get("trials") or [])]
+    if bool(spec.trials) == bool(spec.grid):
+        raise RecipeError(f"{path}: give either `trials` or `base` + `grid`, not both or neither")
+    if spec.grid and not spec.base:
+        raise RecipeError(f"{path}: a grid needs `base`, the recipe it varies")
+    if spec.sampler not in SAMPLERS:
+        raise RecipeError(f"{path}: sampler {spec.sampler!r} unknown; choose one of {SAMPLERS}")
+    return spec
+
+
+def search_space(spec: SweepSpec) -> dict[str, list]:
+    """Parameter name -> choices. Choices are indices, because Optuna's categoricals must be scalars."""
+    if spec.trials:
+        return {"trial": list(range(len(spec.trials)))}
+    return {key: list(range(len(values))) for key, values in spec.grid.items()}
+
+
+def trial_recipe(spec: SweepSpec, params: dict):
+    """(label, recipe) of the trial with these parameters."""
+    if spec.trials:
+        t = spec.trials[params["trial"]]
+        label = t.name or Path(t.recipe).stem
+        return label, load_recipe(t.recipe, {**spec.set, **t.set})
+    chosen = {key: spec.grid[key][params[key]] for key in spec.grid}
+    label = ",".join(f"{key}={_short(v)}" for key, v in chosen.items())
+    return label, load_recipe(spec.base, {**spec.set, **chosen})
+
+
+def _short(value) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "_", json.dumps(value)).strip("_")
+
+
+def make_sampler(spec: SweepSpec):
+    import optuna
+
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler(search_space(spec), seed=0)
+    if spec.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=0)
+    return optuna.samplers.TPESampler(seed=0)
+
+
+def open_study(spec: SweepSpec, out: Path, storage: str | None):
+    import optuna
+
+    out.mkdir(parents=True, exist_ok=True)
+    return optuna.create_study(
+        study_name=spec.name, storage=storage or f"sqlite:///{out / 'study.db'}", load_if_exists=True,
+        directions=["maximize", "minimize"], sampler=make_sampler(spec),
+    )
+
+
+def hardware_figures(run_dir: Path, compile_cfg: dict) -> dict:
+    """The hook that joins compile/'s estimates: run its command line (never an import) and read the report."""
+    out = run_dir / "hw" / compile_cfg.get("board", "zcu104")
+    cmd = [sys.executable, "-m", "compile.build", "compile", str(run_dir), "--board", compile_cfg.get("board", "zcu104"),
+           "--out", str(out), "--json"]
+    if compile_cfg.get("target_fps"):
+        cmd += ["--target-fps", str(compile_cfg["target_fps"])]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"hw_error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
+    return hardware_row(json.loads((out / "report.json").read_text()))
+
+
+def hardware_row(report: dict) -> dict:
+    res = report.get("resources", {})
+    return {
+        "hw_board": report.get("board"),
+        "hw_frames_per_s": report.get("throughput", {}).get("frames_per_s"),
+        "hw_lut": res.get("LUT", {}).get("estimate"),
+        "hw_bram_18k": res.get("BRAM_18K", {}).get("estimate"),
+        "hw_dsp": res.get("DSP", {}).get("estimate"),
+        "hw_fits_board": report.get("fits_board"),
+    }
+
+
+def run_trial(spec: SweepSpec, out: Path, params: dict, progress: bool = True) -> dict:
+    """Run (or resume) one trial's pipeline; return its row of figures."""
+    from model.pipeline import RunFolder, run_pipeline
+
+    label, recipe = trial_recipe(spec, params)
+    run = RunFolder(out / "trials" / label)
+    run_pipeline(recipe, run.root, progress=progress)
+    metrics = json.loads(run.metrics.read_text())
+    cost = json.loads(run.cost.read_text())
+    snr = metrics["accuracy_per_snr"]
+    row = {
+        "trial": label, "run": str(run.root), "net": recipe.net.name, "data": metrics["data"]["kind"],
+        "accuracy": metrics["accuracy"], "accuracy_0db": snr.get("0"), "accuracy_high_snr": metrics["accuracy_high_snr"],
+        "accuracy_per_snr": snr, "bit_ops": cost["total_bops"], "bit_mem": cost["total_mem_w_bits"],
+        "score": cost["score"], "uncounted_ops": cost["unsupported_ops"],
+    }
+    if spec.compile:
+        row.update(hardware_figures(run.root, spec.compile))
+    return row
+
+
+def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, n_trials: int | None = None,
+              progress: bool = True):
+    import optuna
+
+    study = open_study(spec, out, storage)
+
+    def objective(trial: optuna.Trial):
+        params = {k: trial.suggest_categorical(k, v) for k, v in search_space(spec).items()}
+        row = run_trial(spec, out, params, progress)
+        for key, value in row.items():
+            trial.set_user_attr(key, value)
+        return row["accuracy"], row["score"]
+
+    grid_size = 1
+    for choices in search_space(spec).values():
+        grid_size *= len(choices)
+    budget = n_trials or spec.n_trials or (grid_size if spec.sampler == "grid" else None)
+    if budget is None:
+        raise RecipeError("a sampled sweep needs n_trials (in the spec or --n-trials)")
+    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    remaining = budget - done if spec.sampler == "grid" else budget
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, catch=(Exception,))
+    return write_report(study, out)
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    """Rows no other row beats on both accuracy (higher) and score (lower)."""
+    def dominated(r):
+        return any(o["accuracy"] >= r["accuracy"] and o["score"] <= r["score"]
+                   and (o["accuracy"] > r["accuracy"] or o["score"] < r["score"]) for o in rows)
+    return [r for r in rows if not dominated(r)]
+
+
+def write_report(study, out: Path) -> list[dict]:
+    import optuna
+
+    rows = [dict(t.user_attrs) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    rows.sort(key=lambda r: r["score"])
+    front = {r["trial"] for r in pareto_front(rows)}
+    for r in rows:
+        r["pareto"] = r["trial"] in front
+    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "results.md").write_text(format_table(rows))
+    if rows:
+        plot_pareto(rows, out / "pareto.png", study.study_name)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    hw = any("hw_frames_per_s" in r for r in rows)
+    head = "| trial | data | accuracy | acc 0 dB | acc >= 10 dB | bit ops | bit mem | score | Pareto |"
+    head += " frames/s | LUT |" if hw else ""
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        line = (f"| {r['trial']} | {r['data']} | {r['accuracy']:.4f} | {r['accuracy_0db']:.4f} | "
+                f"{r['accuracy_high_snr']:.4f} | {r['bit_ops']:.0f} | {r['bit_mem']:.0f} | {r['score']:.6f} | "
+                f"{'yes' if r['pareto'] else ''} |")
+        if hw:
+            fps, lut = r.get("hw_frames_per_s"), r.get("hw_lut")
+            line += f" {fps:,.0f} | {lut:,.0f} |" if fps is not None else " - | - |"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
+
+    from model.metrics import CHALLENGE_MIN_ACCURACY
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    ax.scatter([r["score"] for r in rows], [r["accuracy"] for r in rows], c="grey", label="trials")
+    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["score"])
+    ax.plot([r["score"] for r in front], [r["accuracy"] for r in front], "o-", c="C1", label="Pareto front")
+    for r in rows:
+        ax.annotate(r["trial"], (r["score"], r["accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(CHALLENGE_MIN_ACCURACY, ls=":", c="C3", lw=1, label="challenge minimum (56%)")
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    kinds = sorted({r["data"] for r in rows})
+    ax.set(xlabel="inference-cost score (log; lower is better)", ylabel=f"test accuracy ({', '.join(kinds)} data)",
+           title=f"sweep {title}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Run a sweep of recipes and draw its Pareto front.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run (or join) a sweep")
+    r.add_argument("spec")
+    r.add_argument("--out", required=True, help="sweep folder (trials/, study.db, results.*, pareto.png)")
+    r.add_argument("--storage", help="Optuna storage URL shared by workers (default: sqlite in --out)")
+    r.add_argument("--n-trials", type=int)
+    r.add_argument("--quiet", action="store_true")
+    rep = sub.add_parser("report", help="rewrite the table and plot from the study")
+    rep.add_argument("spec")
+    rep.add_argument("--out", required=True)
+    rep.add_argument("--storage")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        out = Path(args.out)
+        if args.cmd == "run":
+            rows = run_sweep(spec, out, args.storage, args.n_trials, progress=not args.quiet)
+        else:
+            rows = write_report(open_study(spec, out, args.storage), out)
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(rows))
+    print(f"table {out / 'results.md'}, plot {out / 'pareto.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
