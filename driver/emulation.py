@@ -80,7 +80,11 @@ class _Worker:
         except OSError as e:
             raise EmulatorError(f"cannot start the emulator ({' '.join(self.cmd)}): {e}") from e
         self._buf = b""
-        hello = self._read_header(start_timeout_s, "starting")
+        try:
+            hello = self._read_header(start_timeout_s, "starting")
+        except BaseException:
+            self.kill()
+            raise
         if not hello.get("ready"):
             self.close()
             raise EmulatorError(f"the emulator could not load {self.build_dir}: {hello.get('error')}")

@@ -286,3 +286,34 @@ def write_report(out_dir: Path, results_dir: Path, predictions: Path | None, bui
     (out_dir / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
     (out_dir / "report.md").write_text(to_markdown(rep, plots))
     return rep
+
+
+def main(argv=None) -> int:
+    """python -m driver.report <results dir> --run runs/<name> --build hw/builds/<name>-<board> [--out DIR]"""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m driver.report", description="(Re)write a deploy report from a "
+                                 "results folder (what driver.run left on the board or in emulation).")
+    ap.add_argument("results", help="results folder (results.json, frames.npz)")
+    ap.add_argument("--run", default=None, help="run folder: predictions.npz, cost.json, io.json")
+    ap.add_argument("--build", default=None, help="build folder: report.json (estimates)")
+    ap.add_argument("--out", default=None, help="where to write report.md (default: the results folder's parent)")
+    a = ap.parse_args(argv)
+    run = Path(a.run) if a.run else None
+    io = json.loads((run / "io.json").read_text()) if run and (run / "io.json").is_file() else {}
+    try:
+        rep = write_report(Path(a.out) if a.out else Path(a.results).resolve().parent, Path(a.results),
+                           run / "predictions.npz" if run else None,
+                           Path(a.build) / "report.json" if a.build else None, run / "cost.json" if run else None,
+                           io.get("classes"))
+    except (ReportError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {Path(a.out or Path(a.results).resolve().parent) / 'report.md'} "
+          f"({'EMULATION' if rep['emulation'] else 'hardware'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
