@@ -110,11 +110,10 @@ def open_board_overlay(bitfile: Path, settings_path: Path, batch_size: int = 1, 
     sdir = Path(settings_path).resolve().parent
     kwargs.setdefault("runtime_weight_dir", str(sdir / "runtime_weights") + os.sep)
     kwargs.setdefault("mlo_weight_dir", str(sdir / "mlo_weights") + os.sep)
+    kwargs["batch_size"] = int(batch_size)
     cls = _timed_overlay_class()
     cls.timeout_s = float(timeout_s)
-    ov = cls(str(bitfile), download=download, **kwargs)
-    ov.batch_size = int(batch_size)
-    return ov
+    return cls(str(bitfile), download=download, **kwargs)
 
 
 class PowerSampler:

@@ -218,16 +218,18 @@ def _run_remote(purpose: str, cmd: list, timeout_s: float, stream: bool = False)
     if shutil.which(cmd[0]) is None:
         raise BoardUnreachable(f"{cmd[0]} is not installed here (the deployment needs an OpenSSH client)")
     try:
-        if stream:
-            r = subprocess.run(cmd, timeout=timeout_s, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if stream:  # the remote run's progress goes straight to this terminal
+            r = subprocess.run(cmd, timeout=timeout_s, stdin=subprocess.DEVNULL)
         else:
             r = subprocess.run(cmd, timeout=timeout_s, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     except subprocess.TimeoutExpired as e:
         raise BoardUnreachable(f"{purpose}: no answer within {timeout_s:g} s ({shlex.join(cmd[:1] + cmd[-2:])}); "
                                "the board is off, unreachable or hangs") from e
     if r.returncode != 0:
-        err = (r.stderr or "").strip()
-        raise BoardUnreachable(f"{purpose} failed (exit status {r.returncode}): {err or '(no message)'}")
+        err = "see its output above" if stream else ((r.stderr or "").strip() or "(no message)")
+        hint = {255: " (ssh could not connect or lost the connection)", 3: " (no bitfile on the board)",
+                4: " (the accelerator failed or timed out)"}.get(r.returncode, "")
+        raise BoardUnreachable(f"{purpose} failed (exit status {r.returncode}{hint}): {err}")
 
 
 def deploy_board(target: Target, plan: Plan, run_args: list, remote_dir: str, connect_timeout: int,
