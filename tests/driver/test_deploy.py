@@ -44,6 +44,12 @@ def test_emulated_deployment_agrees_with_the_software_model_frame_by_frame(fixtu
     assert "**48/48 = 100.00%**" in md and "EMULATION, not hardware" in md and "n/a (emulation)" in md
     for p in rep["plots"]:
         assert (out / p).stat().st_size > 1000
+    # the host rewrites the report from the results folder alone (as after fetching it from a board)
+    from driver import report
+
+    assert report.main([str(out / "results"), "--run", str(fixture_run), "--build", str(tiny_build),
+                        "--out", str(tmp_path / "again")]) == 0
+    assert json.loads((tmp_path / "again" / "report.json").read_text())["comparison"] == c
     # the package is what a board gets: metadata, frames, the driver's code, the launcher
     pkg = out / "package"
     for f in ("meta/io.json", "meta/accelerator.json", "meta/report.json", "meta/frames.npz", "run.sh",
@@ -66,6 +72,21 @@ def test_a_disagreeing_accelerator_fails_the_deployment(fixture_run, tiny_build,
     assert rc == 1
     md = (tmp_path / "o" / "report.md").read_text()
     assert "NOT 100%" in md and "| NO |" in md
+
+
+def test_ties_in_the_software_logits_are_named_not_hidden():
+    from driver.report import compare
+
+    idx = np.arange(3)
+    sw = {"index": idx, "label": np.array([0, 1, 2]), "snr_db": np.zeros(3, int), "predicted": np.array([0, 1, 2]),
+          "logits": np.array([[2.0, 2.0, 0.0], [0.0, 3.0, 1.0], [0.0, 1.0, 3.0]], np.float32)}
+    hw = {**sw, "predicted": np.array([1, 1, 2]), "logits": sw["logits"]}
+    c = compare(hw, sw, ["a", "b", "c"])
+    assert c["agreement"] == pytest.approx(2 / 3) and c["ties"] == 1 and c["consistent"]
+    assert c["disagreements"][0]["tie"] is True
+    hw["predicted"] = np.array([2, 1, 2])  # not one of the tied classes
+    c = compare(hw, sw, ["a", "b", "c"])
+    assert c["ties"] == 0 and not c["consistent"]
 
 
 def test_board_target_parsing():
