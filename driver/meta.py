@@ -305,8 +305,3 @@ class ModelIO:
             raise MetadataError(f"{source} does not describe the accelerator of {self.sources['accelerator']}: "
                                 + "; ".join(problems) + " (a bitfile/driver from another build?)")
 
-
-def load_json_if(path: Path | None) -> dict | None:
-    if path is None or not Path(path).is_file():
-        return None
-    return json.loads(Path(path).read_text())
