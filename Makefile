@@ -5,6 +5,10 @@ PYTHON      ?= python3
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
+# The driver's environment: numpy < 2 for finn-plus-driver, no torch (as on the board).
+DRIVER_VENV ?= .venv-driver
+DPY         := $(DRIVER_VENV)/bin/python
+DSTAMP      := $(DRIVER_VENV)/.installed
 
 # Recipe and run folder for `make train` and friends.
 RECIPE      ?= model/recipes/demo.yaml
@@ -16,7 +20,14 @@ BOARD       ?= zcu104
 COMPILE_ARGS = $(strip $(MODEL) --board $(BOARD) $(if $(TARGET_FPS),--target-fps $(TARGET_FPS)) \
                $(if $(FOLDING),--folding $(FOLDING)) $(if $(BUDGET),--budget $(BUDGET)) $(if $(OUT),--out $(OUT)))
 
-.PHONY: help setup demo test train bench compile bitstream yardstick clean
+# `make deploy`: BOARD=<[user@]host[:port]> runs on that PYNQ board over ssh; unset (or `emulate`, or a
+# board type such as zcu104) runs the emulated deployment and prints what it would do on a board.
+DEPLOY_BOARD = $(if $(filter command line environment,$(origin BOARD)),$(BOARD),emulate)
+DEPLOY_ARGS  = $(strip $(MODEL) --board $(DEPLOY_BOARD) $(if $(BUILD),--build $(BUILD)) \
+               $(if $(DATA),--data $(DATA)) $(if $(BOARD_DATA),--board-data $(BOARD_DATA)) \
+               $(if $(PER_BLOCK),--per-block $(PER_BLOCK)) $(if $(SNRS),--snrs $(SNRS)) $(if $(OUT),--out $(OUT)))
+
+.PHONY: help setup driver-setup demo test train bench compile bitstream deploy yardstick clean
 
 help:
 	@echo "make demo     synthetic data -> train compact model -> evaluate -> export -> cost (runs/demo/)"
@@ -27,6 +38,9 @@ help:
 	@echo "make compile  MODEL=<run folder or .onnx> BOARD=zcu104 [TARGET_FPS=..|FOLDING=<json>] [BUDGET=lut=0.7]"
 	@echo "              -> hw/builds/<model>-<board>/ (steps, folding.json, sources, report.md/json)"
 	@echo "make bitstream  the same, then finn-plus's builder (needs Vivado; says what is missing otherwise)"
+	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host>] [BUILD=<build folder>] [DATA=<file.h5>]"
+	@echo "              [PER_BLOCK=K] [SNRS=30,10] -> hardware (or emulation) against software report"
+	@echo "make driver-setup  create $(DRIVER_VENV) (numpy<2, finn-plus-driver; the board's environment)"
 	@echo "make yardstick  finn-examples VGG10 w4a4 on ZCU104: its folding vs our estimates and search"
 
 # One environment for model/ and compile/: finn-plus shares its pins with the training core.
@@ -40,14 +54,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The driver's environment, separate from .venv: finn-plus-driver needs numpy < 2.
+$(DSTAMP): pyproject.toml
+	$(PYTHON) -m venv $(DRIVER_VENV)
+	$(DPY) -m pip install -q --upgrade pip
+	$(DPY) -m pip install -q -e ".[driver]"
+	touch $(DSTAMP)
+
+driver-setup: $(DSTAMP)
+
 demo: $(STAMP)
 	$(PY) -m model.pipeline $(RECIPE) --run $(RUN) $(if $(DATA),--data $(DATA))
 
 train: $(STAMP)
 	$(PY) -m model.pipeline $(RECIPE) --run $(RUN) $(if $(DATA),--data $(DATA))
 
-test: $(STAMP)
+test: $(STAMP) $(DSTAMP)
 	$(PY) -m pytest -q
+	AMC_COMPILE_PYTHON=$(abspath $(PY)) $(DPY) -m pytest -q tests/driver
 
 bench: $(STAMP)
 	$(PY) scripts/bench_loader.py
@@ -57,6 +81,9 @@ compile: $(STAMP)
 
 bitstream: $(STAMP)
 	$(PY) -m compile.build bitstream $(COMPILE_ARGS)
+
+deploy: $(STAMP) $(DSTAMP)
+	AMC_COMPILE_PYTHON=$(abspath $(PY)) $(DPY) -m driver.deploy $(DEPLOY_ARGS)
 
 yardstick: $(STAMP)
 	$(PY) scripts/yardstick_vgg10.py
