@@ -42,8 +42,9 @@ class InputQuant:
         return f"{'INT' if self.signed else 'UINT'}{self.bit_width}"
 
     def quantize(self, x: np.ndarray) -> np.ndarray:
-        """Float I/Q to integer codes, exactly as the model's input quantizer (round half to even)."""
-        q = np.round(np.asarray(x, dtype=np.float64) / self.scale) + self.zero_point
+        """Float I/Q to integer codes, exactly as the model's input quantizer: float32 division as in
+        PyTorch, round half to even (the driver does the same)."""
+        q = np.round(np.asarray(x, dtype=np.float32) / np.float32(self.scale)) + self.zero_point
         return np.clip(q, self.min_code, self.max_code).astype(np.float32)
 
     def dequantize(self, codes: np.ndarray) -> np.ndarray:

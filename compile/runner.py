@@ -98,7 +98,9 @@ def run_build(cfg: BuildConfig, steps=None, log=print) -> dict:
 
 
 def _finish(cfg: BuildConfig, model, latest: Path) -> None:
-    """Point the parent's partition at the latest accelerator artefact, so it runs as is."""
+    """Point the parent's partition at the latest accelerator artefact, so it runs as is, and describe that
+    artefact's I/O in accelerator.json (minimize_bit_width can change the output datatype after the
+    partition step wrote it)."""
     if not cfg.parent_path.is_file() or model.get_metadata_prop("amc_role") is None:
         return
     from qonnx.core.modelwrapper import ModelWrapper
@@ -108,3 +110,13 @@ def _finish(cfg: BuildConfig, model, latest: Path) -> None:
     for n in parent.get_nodes_by_op_type("StreamingDataflowPartition"):
         getCustomOp(n).set_nodeattr("model", str(latest.resolve()))
     parent.save(str(cfg.parent_path))
+    info_path = cfg.out_dir / "accelerator.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+        ci, co = model.graph.input[0].name, model.graph.output[0].name
+        info["input"].update(accelerator_shape=model.get_tensor_shape(ci),
+                             accelerator_datatype=model.get_tensor_datatype(ci).name)
+        info["output"].update(accelerator_shape=model.get_tensor_shape(co),
+                              accelerator_datatype=model.get_tensor_datatype(co).name)
+        info["artefact"] = str(latest.relative_to(cfg.out_dir))
+        info_path.write_text(json.dumps(info, indent=2) + "\n")
