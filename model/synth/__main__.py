@@ -56,10 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.out is None and args.preview is None:
         p.error("nothing to do: give --out FILE.h5 and/or --preview FILE.png")
     if args.out is not None:
-        if args.out.exists() and not args.overwrite:
-            p.error(f"{args.out} exists; pass --overwrite to replace it")
         if args.out.is_dir():
             p.error(f"--out {args.out} is a directory; give a file name such as {args.out / 'synthetic.h5'}")
+        if args.out.exists() and not args.overwrite:
+            p.error(f"{args.out} exists; pass --overwrite to replace it")
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         p.error(f"--preview {args.preview} must end in .png")
     if args.workers > (os.cpu_count() or 1) * 4:
