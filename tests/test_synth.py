@@ -148,12 +148,14 @@ def _out_of_band_share(x: np.ndarray, edge: float = 0.3) -> float:
 
 
 @pytest.mark.parametrize("snr", [-20, 0, 30])
-def test_snr_is_full_band_signal_to_noise(snr):
-    """Noise is white over the whole band and SNR = signal power / noise power there (DeepSig's definition),
-    so the noise-only band |f| > 0.3 holds 0.4 * N / (S + N) of the power."""
-    noise_share = 1 / (1 + 10 ** (snr / 10))
+@pytest.mark.parametrize("bandwidth", [DEFAULT_CONFIG.snr_bandwidth, 1.0])
+def test_snr_is_signal_over_white_noise_in_the_configured_bandwidth(snr, bandwidth):
+    """Noise is white and SNR = signal power / noise power in `snr_bandwidth` of the band, so the noise-only
+    band |f| > 0.3 holds 0.4 * N / (S + N) of the power, with N = S / (SNR * snr_bandwidth)."""
+    config = dataclasses.replace(DEFAULT_CONFIG, snr_bandwidth=bandwidth)
+    noise_share = 1 / (1 + 10 ** (snr / 10) * bandwidth)
     for c in ("QPSK", "256QAM", "AM-DSB-SC", "FM", "GMSK"):
-        share = _out_of_band_share(generate_frames(c, snr, 32, rng(7)))
+        share = _out_of_band_share(generate_frames(c, snr, 32, rng(7), config))
         assert share == pytest.approx(0.4 * noise_share, abs=0.01 + 0.05 * noise_share), (c, snr)
 
 
