@@ -13,6 +13,7 @@ from model.synth import DEFAULT_CONFIG, SynthConfig, generate_frames, write_synt
 from model.synth import writer as writer_module
 from model.synth.__main__ import main as cli_main
 from model.synth.constellations import constellation
+from model.synth.pulses import SymbolClock, gmsk_phase, rrc, rrc_train
 from model.synth.writer import make_block
 
 K = 2  # frames per block of the tiny test files: 1248 frames, about a second to write
@@ -184,6 +185,34 @@ def test_constellations():
         assert not np.any(np.isclose(np.abs(points.real), corner_level * unit)
                           & np.isclose(np.abs(points.imag), corner_level * unit)), name
     assert len(np.unique(np.round(np.abs(constellation("32APSK")), 9))) == 3  # three rings
+
+
+def test_rrc_pulse_is_root_nyquist_and_the_tabulated_train_matches_the_formula():
+    step = 1 / 64
+    u = np.arange(-40, 40 + step / 2, step)
+    for beta in (0.1, 0.25, 0.4):
+        pulse = rrc(u, np.float64(beta))
+        full = np.convolve(pulse, pulse) * step  # transmit pulse through its matched filter: raised cosine
+        centre = len(full) // 2
+        at_symbols = full[centre + np.arange(-5, 6) * 64] / full[centre]
+        assert np.allclose(np.delete(at_symbols, 5), 0, atol=3e-3), beta  # no inter-symbol interference
+    one = np.zeros((1, 40))
+    one[0, 20] = 1.0
+    clock = SymbolClock.make(np.array([7.9]), np.array([3.3]), 200, 6)
+    train = rrc_train(one, clock, np.array([0.3]), 6)
+    t = (np.arange(200) - 3.3) / 7.9 - (20 - clock.offset)
+    inside = np.abs(t) < 6
+    assert np.allclose(train[0, inside], rrc(t[inside], 0.3), atol=5e-4)
+
+
+def test_gmsk_phase_advances_a_quarter_turn_per_symbol():
+    bits = np.ones((1, 200))
+    clock = SymbolClock.make(np.array([8.0]), np.array([2.5]), 1024, 3)
+    step = np.diff(gmsk_phase(bits, clock, 0.3, 3)[0])
+    assert np.allclose(step, np.pi / 2 / 8)  # constant frequency of a quarter cycle per symbol
+    bits[0, ::2] = -1  # alternating bits: the phase wobbles by less than pi/2 around a constant
+    phase = gmsk_phase(bits, clock, 0.3, 3)[0]
+    assert np.ptp(phase) < np.pi / 2
 
 
 # --- argument errors -----------------------------------------------------------------------------------------

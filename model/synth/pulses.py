@@ -3,7 +3,7 @@
 Symbol-rate offset and random timing mean the symbol period is not a whole number of samples and differs from
 frame to frame, so instead of upsampling and filtering (one filter per frame, then a resampler) each output
 sample is computed directly as sum_n a[n] * p(t - n T) over the few symbols whose pulse reaches it. That is
-exact, vectorised over frames, and costs (2 * span + 1) pulse evaluations per sample.
+exact up to the pulse's truncation, vectorised over frames, and costs (2 * span + 1) table look-ups per sample.
 
 scipy.signal has no root-raised-cosine design, hence the closed form below.
 """
@@ -53,8 +53,8 @@ class SymbolClock:
 def rrc(u: np.ndarray, beta: np.ndarray) -> np.ndarray:
     """Root-raised-cosine impulse response at time u (in symbols), unit energy per symbol up to a constant.
 
-    The formula's removable singularities (u = 0 and |u| = 1/(4 beta)) are avoided by nudging u by 1e-7
-    symbols, which changes the value by far less than float32 resolution.
+    The formula's removable singularities (u = 0 and |u| = 1/(4 beta)) are avoided by nudging u by at most
+    1e-6 symbols, which changes the value by far less than float32 resolution.
     """
     u = np.where(np.abs(u) < _EPS, _EPS, u)
     four_bu = 4.0 * beta * u
