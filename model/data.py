@@ -14,7 +14,7 @@ from model.config import DataConfig
 from model.radioml import REAL_FRAMES_PER_BLOCK, validate_file
 from model.split import filter_by_snr, official_split
 
-SYNTHETIC_ATTR = "generator"  # HDF5 attribute the synthetic generator writes; real files have none
+SYNTHETIC_ATTR = "synthetic"  # HDF5 root attribute model/synth writes; real files have none
 
 
 @dataclass
