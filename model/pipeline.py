@@ -95,6 +95,13 @@ class RunContext:
 
         return load_trained(self.run.final)
 
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes the run folder; under torchrun the other ranks only compute."""
+        from model import distributed
+
+        return distributed.is_main()
+
     def say(self, msg: str) -> None:
         if self.progress:
             print(msg, flush=True)
@@ -123,7 +130,8 @@ def step_train(ctx: RunContext) -> None:
     t0 = time.time()
     result = fit(ctx.net(), data.train, data.val, data.cache, cfg, ctx.run.checkpoints, meta,
                  objective=objective, progress=ctx.progress)
-    ctx.run.history.write_text(json.dumps(result.history, indent=2) + "\n")
+    if ctx.main:
+        ctx.run.history.write_text(json.dumps(result.history, indent=2) + "\n")
     ctx.say(f"[train] best validation accuracy {result.best_val_acc:.4f} at epoch {result.best_epoch} "
             f"({time.time() - t0:.0f} s this session)")
 
@@ -136,10 +144,13 @@ def step_compress(ctx: RunContext) -> None:
 
     start = Model.from_checkpoint(ctx.run.best)
     if not ctx.recipe.compress.stages:
-        start.save(ctx.run.final)
+        if ctx.main:
+            start.save(ctx.run.final)
         return
     final, steps = run_stages(start, ctx.recipe.compress, ctx.recipe.train, ctx.data(), ctx.run.compress,
                               progress=ctx.progress, recipe=ctx.recipe.to_dict())
+    if not ctx.main:
+        return
     final.save(ctx.run.final)
     report = {"steps": steps, "final_net": final.net, "sparsity": sparsity_report(final.build(permanent=True))}
     ctx.run.compress_summary.write_text(json.dumps(report, indent=2) + "\n")
