@@ -75,6 +75,7 @@ test: $(STAMP) $(DSTAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_loader.py
+	$(PY) scripts/bench_synth.py
 
 compile: $(STAMP)
 	$(PY) -m compile.build compile $(COMPILE_ARGS)
