@@ -417,6 +417,38 @@ def _host_ops(parent) -> dict:
     return {"pre": pre, "post": post}
 
 
+def _scaled_operand(model, tensor: str):
+    """(integer datatype, scalar scale) if `tensor` is Mul(integer tensor, scalar constant), else None."""
+    prod = model.find_producer(tensor)
+    if prod is None or prod.op_type != "Mul":
+        return None
+    for a, b in ((0, 1), (1, 0)):
+        c = model.get_initializer(prod.input[b])
+        dt = model.get_tensor_datatype(prod.input[a])
+        if c is not None and np.asarray(c).size == 1 and model.get_initializer(prod.input[a]) is None \
+                and dt is not None and dt.is_integer():
+            return dt.name, float(np.asarray(c).reshape(-1)[0])
+    return None
+
+
+def _join_scale_hints(model) -> list[str]:
+    """Why a residual Add stayed float: its operands are integers on two different scales. Their sum
+    s1*a + s2*b lies on no common integer grid (short of float32's own), so neither streamlining nor
+    a HW layer can make it integer; the model must quantize both operands with one quantizer."""
+    hints = []
+    for n in model.graph.node:
+        if n.op_type != "Add" or len(n.input) != 2 or any(model.get_initializer(t) is not None for t in n.input):
+            continue
+        ops = [_scaled_operand(model, t) for t in n.input]
+        if None in ops or np.isclose(ops[0][1], ops[1][1], rtol=1e-6, atol=0):
+            continue
+        (d1, s1), (d2, s2) = ops
+        hints.append(f"{n.name} adds {d1} x {s1:.6g} and {d2} x {s2:.6g}: integer operands on different "
+                     "scales (ratio {:.6g}) have no common integer grid, so the sum stays float; quantize "
+                     "both operands of the add with one shared quantizer".format(s2 / s1))
+    return hints
+
+
 def step_create_dataflow_partition(model, cfg: BuildConfig):
     """FINN's step_create_dataflow_partition: the HW layers go into one StreamingDataflowPartition
     (the accelerator, the artefact of this and later steps); the rest stays in the parent graph
@@ -431,10 +463,12 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
     if ok is False:
+        hints = _join_scale_hints(model)
         raise StepError("create_dataflow_partition",
                         f"layer(s) not mapped to HW between HW layers, starting with {first_bad.name} "
                         f"({first_bad.op_type}); all unmapped: "
-                        + ", ".join(f"{n.name} ({n.op_type})" for n in unmapped))
+                        + ", ".join(f"{n.name} ({n.op_type})" for n in unmapped)
+                        + "".join(f"; {h}" for h in hints))
     parent = model.transform(CreateDataflowPartition(partition_model_dir=str(cfg.partition_dir)))
     sdps = parent.get_nodes_by_op_type("StreamingDataflowPartition")
     if len(sdps) != 1:
