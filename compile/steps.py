@@ -84,8 +84,42 @@ def step_detach_input_quant(model, cfg: BuildConfig):
 
 
 # ---- 2-5. FINN front end -------------------------------------------------------------------
+def _multithreshold_range_types(model):
+    """Make each MultiThreshold's out_dtype hold what it computes.
+
+    FINN's QONNX activation handlers (finn/transformation/qonnx/qonnx_activation_handlers.py) turn a
+    signed b-bit activation Quant into MultiThreshold(out_dtype=INT<b>, out_bias=0) followed by
+    Add(-2^(b-1)) and Mul(scale). The MultiThreshold counts crossed thresholds, so its output is
+    [0, 2^b - 1] (e.g. [0, 255] for INT8), not the INT<b> range its annotation promises; only after
+    streamlining's AbsorbScalarBiasIntoMultiThreshold moves the Add into out_bias does the annotation
+    hold. Until then every pass reading the annotation (InferDataTypes, the verifier, a later
+    minimisation) sees a wrong type. Here the annotation becomes the smallest integer type of the
+    true range [out_bias, out_bias + n_thresholds] (out_scale 1), the same rule the absorption uses,
+    which then restores the signed type when it folds the Add in."""
+    from qonnx.core.datatype import DataType
+    from qonnx.custom_op.registry import getCustomOp
+
+    for node in model.get_nodes_by_op_type("MultiThreshold"):
+        inst = getCustomOp(node)
+        odt = DataType[inst.get_nodeattr("out_dtype")]
+        scale, bias = inst.get_nodeattr("out_scale"), inst.get_nodeattr("out_bias")
+        thr = model.get_initializer(node.input[1])
+        if thr is None or not odt.is_integer() or odt.name == "BIPOLAR" or scale != 1.0 or int(bias) != bias:
+            continue
+        lo, hi = bias, bias + thr.shape[-1]
+        if odt.allowed(lo) and odt.allowed(hi):
+            continue
+        new = (DataType.get_smallest_possible(hi) if lo >= 0
+               else DataType.get_smallest_possible(min(lo, -(hi + 1))))
+        inst.set_nodeattr("out_dtype", new.name)
+        model.set_tensor_datatype(node.output[0], new)
+    return model
+
+
 def step_qonnx_to_finn(model, cfg: BuildConfig):
-    """FINN's step_qonnx_to_finn: QONNX cleanup, then Quant nodes to MultiThreshold (<= 8 bit)."""
+    """FINN's step_qonnx_to_finn: QONNX cleanup, then Quant nodes to MultiThreshold (<= 8 bit).
+    Differs from FINN: the MultiThreshold of a signed activation quantizer is annotated with the
+    unsigned range it really computes until its sign bias is absorbed (_multithreshold_range_types)."""
     from qonnx.util.cleanup import cleanup_model
 
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
@@ -96,9 +130,10 @@ def step_qonnx_to_finn(model, cfg: BuildConfig):
     if not any(model.get_nodes_by_op_type(t) for t in ("BipolarQuant", "BinaryQuant", "Quant", "Trunc")):
         return model
     model = cleanup_model(model)
-    return model.transform(
+    model = model.transform(
         ConvertQONNXtoFINN(filter_function=default_filter_function_generator(max_multithreshold_bit_width=8))
     )
+    return _multithreshold_range_types(model)
 
 
 def step_tidy_up(model, cfg: BuildConfig):
@@ -241,6 +276,11 @@ def step_streamline(model, cfg: BuildConfig):
             if not _needs_more_streamlining(model):
                 break
     model = model.transform(InferDataLayouts())
+    # a 1x1 (global-pool) NHWC->NCHW transpose before a Flatten moves no data: drop it, so that a
+    # Thresholding (e.g. a classifier's own input quantizer) may follow the Flatten; otherwise
+    # RemoveCNVtoFCFlatten can absorb it only into an MVAU, and it would become a Shuffle layer
+    model = model.transform(absorb.AbsorbTransposeIntoFlatten())
+    model = model.transform(InferDataLayouts())
     return model.transform(RemoveUnusedTensors())
 
 
@@ -320,12 +360,20 @@ def step_convert_to_hw(model, cfg: BuildConfig):
 
 
 def _minimize_bit_width(model):
+    """finn-plus's _minimize_bit_width, with RoundAndClipThresholds also run first. finn-plus runs
+    MinimizeWeightBitWidth before any rounding and clipping (its Streamline no longer ends with
+    RoundAndClipThresholds, as upstream FINN's did), and Thresholding.minimize_weight_bit_width asserts
+    that a layer with an unsigned input has no negative thresholds. A signed quantizer on a non-negative
+    tensor has them (an INT8 quantizer after ReLU and max pool: half its thresholds are below 0). On
+    integer inputs, ceil and clip to [min, max + 1] change no output."""
     from qonnx.transformation.infer_datatypes import InferDataTypes
 
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 
+    model = model.transform(RoundAndClipThresholds(), apply_to_subgraphs=True)
+    model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
     model = model.transform(MinimizeWeightBitWidth(), apply_to_subgraphs=True)
     model = model.transform(MinimizeAccumulatorWidth(), apply_to_subgraphs=True)
     model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
@@ -369,6 +417,38 @@ def _host_ops(parent) -> dict:
     return {"pre": pre, "post": post}
 
 
+def _scaled_operand(model, tensor: str):
+    """(integer datatype, scalar scale) if `tensor` is Mul(integer tensor, scalar constant), else None."""
+    prod = model.find_producer(tensor)
+    if prod is None or prod.op_type != "Mul":
+        return None
+    for a, b in ((0, 1), (1, 0)):
+        c = model.get_initializer(prod.input[b])
+        dt = model.get_tensor_datatype(prod.input[a])
+        if c is not None and np.asarray(c).size == 1 and model.get_initializer(prod.input[a]) is None \
+                and dt is not None and dt.is_integer():
+            return dt.name, float(np.asarray(c).reshape(-1)[0])
+    return None
+
+
+def _join_scale_hints(model) -> list[str]:
+    """Why a residual Add stayed float: its operands are integers on two different scales. Their sum
+    s1*a + s2*b lies on no common integer grid (short of float32's own), so neither streamlining nor
+    a HW layer can make it integer; the model must quantize both operands with one quantizer."""
+    hints = []
+    for n in model.graph.node:
+        if n.op_type != "Add" or len(n.input) != 2 or any(model.get_initializer(t) is not None for t in n.input):
+            continue
+        ops = [_scaled_operand(model, t) for t in n.input]
+        if None in ops or np.isclose(ops[0][1], ops[1][1], rtol=1e-6, atol=0):
+            continue
+        (d1, s1), (d2, s2) = ops
+        hints.append(f"{n.name} adds {d1} x {s1:.6g} and {d2} x {s2:.6g}: integer operands on different "
+                     "scales (ratio {:.6g}) have no common integer grid, so the sum stays float; quantize "
+                     "both operands of the add with one shared quantizer".format(s2 / s1))
+    return hints
+
+
 def step_create_dataflow_partition(model, cfg: BuildConfig):
     """FINN's step_create_dataflow_partition: the HW layers go into one StreamingDataflowPartition
     (the accelerator, the artefact of this and later steps); the rest stays in the parent graph
@@ -383,10 +463,12 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
     if ok is False:
+        hints = _join_scale_hints(model)
         raise StepError("create_dataflow_partition",
                         f"layer(s) not mapped to HW between HW layers, starting with {first_bad.name} "
                         f"({first_bad.op_type}); all unmapped: "
-                        + ", ".join(f"{n.name} ({n.op_type})" for n in unmapped))
+                        + ", ".join(f"{n.name} ({n.op_type})" for n in unmapped)
+                        + "".join(f"; {h}" for h in hints))
     parent = model.transform(CreateDataflowPartition(partition_model_dir=str(cfg.partition_dir)))
     sdps = parent.get_nodes_by_op_type("StreamingDataflowPartition")
     if len(sdps) != 1:

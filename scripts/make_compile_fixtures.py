@@ -3,6 +3,7 @@
 tests only read the files it writes.
 
   python scripts/make_compile_fixtures.py            # tiny fixtures -> tests/fixtures/compile/ (committed)
+  python scripts/make_compile_fixtures.py --only tiny_bacalhau_rq   # just that one
   python scripts/make_compile_fixtures.py --full     # + full-size nets -> hw/builds/models/ (git-ignored)
 
 Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames so activations spread):
@@ -10,6 +11,13 @@ Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames 
               3 x (conv k3, BN, ReLU, maxpool 2) with 8 filters, dense 16, dense 24 (with bias).
 - tiny_dsres: depthwise-separable block with a residual add (both operands quantized by one shared
               activation quantizer, so FINN can stream the join), maxpools, dense 24.
+- tiny_bacalhau*: model.nets.bacalhaunet.BacalhauNet in miniature (kernels 7/5/3, strides 2/1/2, channels
+              4/4/8; one residual block), with what the full network has: an 8-bit QuantHardTanh input
+              over [-2, 3], 6-bit weights and activations, a global max pool, and a classifier whose own
+              signed 8-bit input quantizer follows the (non-negative) pool.
+              tiny_bacalhau: share_residual_quant (the residual operands share one QuantReLU);
+              tiny_bacalhau_rq: + requant_residual (a signed 6-bit QuantIdentity after the add);
+              tiny_bacalhau_unshared: as published, the operands on two learned scales (no FINN mapping).
 Full-size (on demand; weights random, fine for estimates, not accuracy):
 - vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
 - dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -98,6 +107,13 @@ class DSRes(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+def tiny_bacalhau(**kw) -> nn.Module:
+    sys.path.insert(0, str(ROOT))
+    from model.nets.bacalhaunet import BacalhauNet
+
+    return BacalhauNet(kernels=(7, 5, 3), strides=(2, 1, 2), channels=(4, 4, 8), **kw)
+
+
 def calibrate(m: nn.Module, seed: int) -> nn.Module:
     """BatchNorm running statistics from random frames, so that activations spread over their range."""
     g = torch.Generator().manual_seed(seed)
@@ -127,7 +143,16 @@ def export(m: nn.Module, name: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.onnx"
     export_qonnx(m, torch.randn(1, 2, 1024), export_path=str(path), dynamo=False)
-    (out_dir / "io.json").write_text(json.dumps(io_json(name), indent=2) + "\n")
+    desc = io_json(name)
+    if name.startswith("tiny_bacalhau"):  # its input quantizer is not [-2, 2): describe the graph's
+        sys.path.insert(0, str(ROOT))
+        from model.export import input_quant_of_graph
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        q = input_quant_of_graph(ModelWrapper(str(path)))
+        desc["input"]["quant"] = {k: q[k] for k in ("bit_width", "signed", "narrow", "scale", "zero_point",
+                                                    "min", "max")}
+    (out_dir / "io.json").write_text(json.dumps(desc, indent=2) + "\n")
     print(f"{path} ({path.stat().st_size / 1024:.0f} KiB)")
     return path
 
@@ -136,12 +161,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="also the full-size networks (hw/builds/models/)")
     ap.add_argument("--only-full", action="store_true", help="only the full-size networks")
+    ap.add_argument("--only", action="append", default=[], metavar="NAME", help="only this tiny fixture")
     a = ap.parse_args()
     torch.manual_seed(0)
     fix = ROOT / "tests" / "fixtures" / "compile"
+    # each fixture seeded on its own, except the first two, which share one seeded sequence (as they
+    # were first generated) and are therefore always made together
+    tiny = {
+        "tiny_bacalhau": lambda: calibrate(tiny_bacalhau(share_residual_quant=True), 5),
+        "tiny_bacalhau_rq": lambda: calibrate(tiny_bacalhau(share_residual_quant=True, requant_residual=True), 6),
+        "tiny_bacalhau_unshared": lambda: calibrate(tiny_bacalhau(), 7),
+    }
+    unknown = set(a.only) - set(tiny) - {"tiny_vgg", "tiny_dsres"}
+    if unknown:
+        ap.error(f"unknown fixture(s) {sorted(unknown)}; known: tiny_vgg, tiny_dsres, {', '.join(tiny)}")
     if not a.only_full:
-        export(calibrate(vgg(filters=8, n_conv=3, dense=16), 1), "tiny_vgg", fix / "tiny_vgg")
-        export(calibrate(DSRes(c=8, stages=1, pool=4), 2), "tiny_dsres", fix / "tiny_dsres")
+        if not a.only or {"tiny_vgg", "tiny_dsres"} & set(a.only):
+            export(calibrate(vgg(filters=8, n_conv=3, dense=16), 1), "tiny_vgg", fix / "tiny_vgg")
+            export(calibrate(DSRes(c=8, stages=1, pool=4), 2), "tiny_dsres", fix / "tiny_dsres")
+        for name, make in tiny.items():
+            if not a.only or name in a.only:
+                torch.manual_seed(0)
+                export(make(), name, fix / name)
     if a.full or a.only_full:
         big = ROOT / "hw" / "builds" / "models"
         export(calibrate(vgg(filters=32, n_conv=7, dense=128, n_dense_hidden=2), 3), "vgg10_w4a4",

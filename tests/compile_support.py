@@ -46,6 +46,16 @@ def tiny_dsres_build(tmp_path_factory):
     return _cached(tmp_path_factory, "tiny_dsres")
 
 
+@pytest.fixture(scope="session")
+def tiny_bacalhau_build(tmp_path_factory):
+    return _cached(tmp_path_factory, "tiny_bacalhau")
+
+
+@pytest.fixture(scope="session")
+def tiny_bacalhau_rq_build(tmp_path_factory):
+    return _cached(tmp_path_factory, "tiny_bacalhau_rq")
+
+
 def copy_build(cfg, dest: Path, **changes):
     """A copy of a finished build folder, with a config pointing at it (for restarts)."""
     from dataclasses import replace

@@ -4,7 +4,13 @@ import json
 
 import numpy as np
 import pytest
-from compile_support import VERIFY_FRAMES, tiny_dsres_build, tiny_vgg_build  # noqa: F401
+from compile_support import (  # noqa: F401
+    VERIFY_FRAMES,
+    tiny_bacalhau_build,
+    tiny_bacalhau_rq_build,
+    tiny_dsres_build,
+    tiny_vgg_build,
+)
 
 from compile.steps import STEP_NAMES
 
@@ -13,7 +19,8 @@ def _records(cfg):
     return json.loads((cfg.report_dir / "steps.json").read_text())
 
 
-@pytest.mark.parametrize("which", ["tiny_vgg_build", "tiny_dsres_build"])
+@pytest.mark.parametrize("which", ["tiny_vgg_build", "tiny_dsres_build", "tiny_bacalhau_build",
+                                   "tiny_bacalhau_rq_build"])
 def test_every_step_runs_and_verifies(which, request):
     cfg, result = request.getfixturevalue(which)
     recs = _records(cfg)
@@ -48,6 +55,35 @@ def test_tiny_dsres_keeps_the_residual_in_hardware(tiny_dsres_build):
     m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
     ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
     assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "MVAU"} <= ops
+
+
+@pytest.mark.parametrize("which", ["tiny_bacalhau_build", "tiny_bacalhau_rq_build"])
+def test_tiny_bacalhau_accelerator_layers(which, request):
+    """BacalhauNet's shape in miniature: the shared-scale residual add streams as an integer add (its
+    7-bit sum into the next depthwise conv, or into the signed requantizer), and the classifier's own
+    signed 8-bit input quantizer after the global max pool is a Thresholding layer in the accelerator
+    (no Flatten or 1x1 Shuffle left in front of it)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, _ = request.getfixturevalue(which)
+    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    ops = [n.op_type.rsplit("_", 1)[0] for n in m.graph.node]
+    assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "Pool", "Thresholding", "MVAU"} <= set(ops)
+    assert "Shuffle" not in ops and all(n.domain.startswith("finn.custom_op.fpgadataflow.") for n in m.graph.node)
+    add = next(n for n in m.graph.node if n.op_type.startswith("ElementwiseAdd"))
+    assert [m.get_tensor_datatype(t).name for t in add.input] == ["UINT6", "UINT6"]
+    assert m.get_tensor_datatype(add.output[0]).name == "UINT7"
+    after_add = m.find_consumer(add.output[0])
+    if which == "tiny_bacalhau_rq_build":  # the signed 6-bit requantizer of the sum
+        assert after_add.op_type.startswith("Thresholding")
+        assert m.get_tensor_datatype(after_add.output[0]).name == "INT6"
+    else:  # the sum, unquantized, is the next depthwise conv's input
+        assert after_add.op_type.startswith("FMPadding")
+    pool = next(n for n in m.graph.node if n.op_type.startswith("Pool"))
+    fc_quant = m.find_consumer(pool.output[0])
+    assert fc_quant.op_type.startswith("Thresholding")
+    assert m.get_tensor_datatype(fc_quant.output[0]).name == "INT8"
+    assert m.find_consumer(fc_quant.output[0]).op_type.startswith("MVAU")
 
 
 def test_generated_sources_for_every_layer(tiny_vgg_build):
