@@ -108,11 +108,28 @@ def predict(net: nn.Module, cache: FrameCache, indices: np.ndarray, batch_size: 
     return result
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def param_groups(net: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only.
+
+    Decay on Brevitas' learned activation scales is harmful, not just useless: during the first
+    training steps their gradient is zero while statistics are collected, so Adam turns the decay term
+    alone into steps of about lr each, driving the scale negative before it is initialised from the
+    statistics, and the network collapses. BatchNorm parameters and biases are left alone as usual.
+    """
+    decay, rest = [], []
+    for name, p in net.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim > 1 and "scaling_impl" not in name else rest).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def make_optimizer(net: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(net, cfg.weight_decay)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9)
     raise ValueError(f"train.optimizer: unknown {cfg.optimizer!r} (adam | sgd)")
 
 
@@ -218,7 +235,7 @@ def fit(
     # Brevitas' activation-statistics buffers identical on every rank.
     train_net = (torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
                                                             else None) if world > 1 else net)
-    opt = make_optimizer(net.parameters(), cfg)
+    opt = make_optimizer(net, cfg)
     sched = make_scheduler(opt, cfg)
     last, best = checkpoint_dir / "last.pt", checkpoint_dir / "best.pt"
     history: list[dict] = []

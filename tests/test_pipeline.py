@@ -107,3 +107,18 @@ def test_predictions_file_matches_the_metrics(toy_h5, tmp_path):
     assert len(pred["index"]) == metrics["n_frames"]
     assert (pred["predicted"] == pred["label"]).mean() == pytest.approx(metrics["accuracy"])
     assert np.array_equal(pred["predicted"], pred["logits"].argmax(1))
+
+
+def test_weight_decay_spares_quantizer_scales_and_batchnorm():
+    from model.nets import build_net
+    from model.train import param_groups
+
+    net = build_net("ours")
+    decayed, spared = param_groups(net, 1e-4)
+    names = {id(p): n for n, p in net.named_parameters()}
+    assert decayed["weight_decay"] == 1e-4 and spared["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decayed["params"])
+    spared_names = [names[id(p)] for p in spared["params"]]
+    assert any("scaling_impl.value" in n for n in spared_names)  # learned activation scales
+    assert any(n.endswith(".bias") for n in spared_names)
+    assert len(decayed["params"]) + len(spared["params"]) == len(list(net.parameters()))
