@@ -34,7 +34,7 @@ def input_quant_spec(net) -> dict | None:
             return {
                 "bit_width": int(q.bit_width()),
                 "signed": bool(q.is_signed),
-                "scale": float(q.scale()),
+                "scale": float(q.scale().detach()),
                 "zero_point": float(q.zero_point()),
             }
         if hasattr(module, "weight_quant"):
