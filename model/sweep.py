@@ -3,7 +3,8 @@
 Every sweep is an Optuna study with two objectives (maximise test accuracy, minimise the challenge
 score), stored in a database: SQLite in the sweep folder by default, any SQL server for a cluster.
 Several workers, on one machine or many, run `python -m model.sweep run` on the same spec and storage
-and share the work; each trial is an ordinary run folder, so an interrupted trial resumes.
+and share the work; each trial is an ordinary run folder, so an interrupted trial resumes, and a trial
+whose worker died (no heartbeat for GRACE_S seconds) is failed and queued again for the next worker.
 
     python -m model.sweep run  sweeps/compare.yaml --out sweeps/compare [--storage URL] [--n-trials N]
     python -m model.sweep report --out sweeps/compare [--storage URL]
@@ -102,12 +103,23 @@ def make_sampler(spec: SweepSpec):
     return optuna.samplers.TPESampler(seed=0)
 
 
+HEARTBEAT_S = 60  # a worker's running trial proves it is alive this often ...
+GRACE_S = 300  # ... and a trial silent for longer is failed and queued again (its run folder resumes)
+MAX_RETRY = 3
+
+
 def open_study(spec: SweepSpec, out: Path, storage: str | None):
+    """The sweep's study; Optuna's heartbeat fails the trials of a worker that died (killed, machine
+    lost) and retries them, so another worker picks them up instead of the grid waiting forever."""
     import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     out.mkdir(parents=True, exist_ok=True)
+    db = RDBStorage(storage or f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     return optuna.create_study(
-        study_name=spec.name, storage=storage or f"sqlite:///{out / 'study.db'}", load_if_exists=True,
+        study_name=spec.name, storage=db, load_if_exists=True,
         directions=["maximize", "minimize"], sampler=make_sampler(spec),
     )
 

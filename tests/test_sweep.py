@@ -61,3 +61,26 @@ def test_grid_sweep_writes_table_and_plot_and_resumes(toy_h5, tmp_path, capsys):
     stamp = (out / "trials" / "net.args.w_bits=2" / "metrics.json").stat().st_mtime_ns
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0  # all grid points done: nothing reruns
     assert (out / "trials" / "net.args.w_bits=2" / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_a_dead_workers_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
+    """A worker killed mid-trial leaves it RUNNING; its stale heartbeat fails it and queues a retry with
+    the same parameters, so the grid does not wait on it forever."""
+    import time
+
+    import optuna
+
+    from model import sweep
+
+    monkeypatch.setattr(sweep, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(sweep, "GRACE_S", 1)
+    spec = sweep.SweepSpec(name="s", base="x.yaml", grid={"train.epochs": [1, 2]})
+    study = sweep.open_study(spec, tmp_path, None)
+    dead = study.ask()
+    dead.suggest_categorical("train.epochs", [1, 2])
+    study._storage.record_heartbeat(dead._trial_id)  # what a live worker's heartbeat thread writes
+    time.sleep(2.5)
+    optuna.storages.fail_stale_trials(study)  # what every worker runs before its next trial
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].params == dead.params
