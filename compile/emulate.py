@@ -64,22 +64,18 @@ def io_shape_dict(model) -> dict:
 
     out: dict = {k: [] for k in ("idt", "ishape_normal", "ishape_folded", "ishape_packed",
                                  "odt", "oshape_normal", "oshape_folded", "oshape_packed")}
-    for t in model.graph.input:
-        dt = model.get_tensor_datatype(t.name)
-        first = model.find_consumer(t.name)
-        folded = tuple(getCustomOp(first).get_folded_input_shape())
-        out["idt"].append(f"DataType['{dt.name}']")
-        out["ishape_normal"].append(tuple(model.get_tensor_shape(t.name)))
-        out["ishape_folded"].append(folded)
-        out["ishape_packed"].append(tuple(finnpy_to_packed_bytearray(gen_finn_dt_tensor(dt, folded), dt).shape))
-    for t in model.graph.output:
-        dt = model.get_tensor_datatype(t.name)
-        last = model.find_producer(t.name)
-        folded = tuple(getCustomOp(last).get_folded_output_shape())
-        out["odt"].append(f"DataType['{dt.name}']")
-        out["oshape_normal"].append(tuple(model.get_tensor_shape(t.name)))
-        out["oshape_folded"].append(folded)
-        out["oshape_packed"].append(tuple(finnpy_to_packed_bytearray(gen_finn_dt_tensor(dt, folded), dt).shape))
+    for side, tensors in (("i", model.graph.input), ("o", model.graph.output)):
+        for t in tensors:
+            dt = model.get_tensor_datatype(t.name)
+            if side == "i":
+                folded = tuple(getCustomOp(model.find_consumer(t.name)).get_folded_input_shape())
+            else:
+                folded = tuple(getCustomOp(model.find_producer(t.name)).get_folded_output_shape())
+            out[f"{side}dt"].append(f"DataType['{dt.name}']")
+            out[f"{side}shape_normal"].append(tuple(model.get_tensor_shape(t.name)))
+            out[f"{side}shape_folded"].append(folded)
+            out[f"{side}shape_packed"].append(
+                tuple(finnpy_to_packed_bytearray(gen_finn_dt_tensor(dt, folded), dt).shape))
     out["num_inputs"], out["num_outputs"] = len(model.graph.input), len(model.graph.output)
     return out
 
