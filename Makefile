@@ -27,13 +27,18 @@ DEPLOY_ARGS  = $(strip $(MODEL) --board $(DEPLOY_BOARD) $(if $(BUILD),--build $(
                $(if $(DATA),--data $(DATA)) $(if $(BOARD_DATA),--board-data $(BOARD_DATA)) \
                $(if $(PER_BLOCK),--per-block $(PER_BLOCK)) $(if $(SNRS),--snrs $(SNRS)) $(if $(OUT),--out $(OUT)))
 
-.PHONY: help setup driver-setup demo test train bench compile bitstream deploy yardstick clean
+# `make sweep`: a sweep spec (sweeps/*.yaml); its study, trials and table go to runs/sweeps/<spec name>.
+SPEC        ?= sweeps/compare.yaml
+
+.PHONY: help setup driver-setup demo test train sweep bench compile bitstream deploy yardstick clean
 
 help:
 	@echo "make demo     synthetic data -> train compact model -> evaluate -> export -> cost (runs/demo/)"
 	@echo "make test     run the test suite (what CI runs)"
 	@echo "make setup    create $(VENV) with the model, compile and test extras"
 	@echo "make train    RECIPE=model/recipes/<name>.yaml RUN=runs/<name> [DATA=<file.h5>]"
+	@echo "make sweep    SPEC=sweeps/<name>.yaml -> runs/sweeps/<name>/ (results.md, pareto.png); run it on"
+	@echo "              several machines with STORAGE=<SQL URL> to share one Optuna study"
 	@echo "make bench    loader and generator throughput figures"
 	@echo "make compile  MODEL=<run folder or .onnx> BOARD=zcu104 [TARGET_FPS=..|FOLDING=<json>] [BUDGET=lut=0.7]"
 	@echo "              -> hw/builds/<model>-<board>/ (steps, folding.json, sources, report.md/json)"
@@ -72,6 +77,9 @@ train: $(STAMP)
 test: $(STAMP) $(DSTAMP)
 	$(PY) -m pytest -q
 	AMC_COMPILE_PYTHON=$(abspath $(PY)) $(DPY) -m pytest -q tests/driver
+
+sweep: $(STAMP)
+	$(PY) -m model.sweep run $(SPEC) --out runs/sweeps/$(basename $(notdir $(SPEC))) $(if $(STORAGE),--storage $(STORAGE))
 
 bench: $(STAMP)
 	$(PY) scripts/bench_loader.py

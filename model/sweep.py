@@ -6,8 +6,8 @@ Several workers, on one machine or many, run `python -m model.sweep run` on the 
 and share the work; each trial is an ordinary run folder, so an interrupted trial resumes, and a trial
 whose worker died (no heartbeat for GRACE_S seconds) is failed and queued again for the next worker.
 
-    python -m model.sweep run  sweeps/compare.yaml --out sweeps/compare [--storage URL] [--n-trials N]
-    python -m model.sweep report --out sweeps/compare [--storage URL]
+    python -m model.sweep run  sweeps/compare.yaml --out runs/sweeps/compare [--storage URL] [--n-trials N]
+    python -m model.sweep report sweeps/compare.yaml --out runs/sweeps/compare [--storage URL]
 
 Spec (YAML):
     name: compare
