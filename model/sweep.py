@@ -244,7 +244,7 @@ def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
 
     from model.metrics import CHALLENGE_MIN_ACCURACY
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
     ax.scatter([r["score"] for r in rows], [r["accuracy"] for r in rows], c="grey", label="trials")
     front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["score"])
     ax.plot([r["score"] for r in front], [r["accuracy"] for r in front], "o-", c="C1", label="Pareto front")
@@ -252,13 +252,16 @@ def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
         ax.annotate(r["trial"], (r["score"], r["accuracy"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(CHALLENGE_MIN_ACCURACY, ls=":", c="C3", lw=1, label="challenge minimum (56%)")
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    # plain numbers on minor ticks too: a sweep's scores often span less than a decade
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=7, length=3.5)
     kinds = sorted({r["data"] for r in rows})
     ax.set(xlabel="inference-cost score (log; lower is better)", ylabel=f"test accuracy ({', '.join(kinds)} data)",
            title=f"sweep {title}")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8)  # below the axes: never over a trial
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
