@@ -24,6 +24,19 @@ N_SNRS = 26
 SNRS_DB = tuple(range(-20, 31, 2))
 
 
+TIE_RTOL = 1e-5  # as model/metrics.py: logits this close (relative to the row's largest) are a tie
+
+
+def top1(logits: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
+    """Predicted class per row, ties to the lowest class index: the rule the software evaluation uses
+    (model.metrics.top1, which this driver may not import), so exact ties of a quantized classifier's
+    logits are broken the same way on both sides."""
+    logits = np.asarray(logits, dtype=np.float64)
+    best = logits.max(axis=1, keepdims=True)
+    tol = rtol * np.maximum(1.0, np.abs(logits).max(axis=1, keepdims=True))
+    return (logits >= best - tol).argmax(axis=1)
+
+
 class DataError(ValueError):
     """A data file or frame selection the driver cannot use; the message says what is wrong."""
 
@@ -179,7 +192,7 @@ class Classifier:
         """Float frames (N, C, W) -> (integer output, logits, top-1 labels)."""
         out = self.run_codes(self.io.codes(frames))
         logits = self.io.logits(out)
-        return out, logits, logits.argmax(1)
+        return out, logits, top1(logits)
 
     def run_frameset(self, h5_path: Path, frames: FrameSet, block_frames: int = 2048, progress=None) -> dict:
         n = len(frames)
@@ -193,4 +206,4 @@ class Classifier:
             done += len(pos)
             if progress:
                 progress(done, n)
-        return {"int_out": int_out, "logits": logits, "predicted": logits.argmax(1)}
+        return {"int_out": int_out, "logits": logits, "predicted": top1(logits)}

@@ -10,6 +10,23 @@ CHALLENGE_MIN_ACCURACY = 0.56
 HIGH_SNR_DB = 10  # "high SNR" for the confusion matrix people look at first
 
 
+TIE_RTOL = 1e-5  # logits this close (relative to the row's largest magnitude) are a tie
+
+
+def top1(logits: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
+    """Predicted class per row, ties to the lowest class index.
+
+    A quantized classifier's logits are integers times one scale, so two classes often tie exactly; float
+    rounding in PyTorch then breaks the tie at random, while the accelerator's integer argmax takes the
+    first. Treating logits within `rtol` (far below one quantization step, far above float error) as tied
+    gives software and hardware the same rule. driver/frontend.py applies the same one on the board.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    best = logits.max(axis=1, keepdims=True)
+    tol = rtol * np.maximum(1.0, np.abs(logits).max(axis=1, keepdims=True))
+    return (logits >= best - tol).argmax(axis=1)
+
+
 def confusion(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
     """Counts: row = true class, column = predicted class."""
     return np.bincount(labels * N_CLASSES + preds, minlength=N_CLASSES * N_CLASSES).reshape(N_CLASSES, N_CLASSES)

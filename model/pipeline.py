@@ -159,7 +159,7 @@ def step_compress(ctx: RunContext) -> None:
 
 
 def step_evaluate(ctx: RunContext) -> None:
-    from model.metrics import compute_metrics, summary_line
+    from model.metrics import compute_metrics, summary_line, top1
     from model.plots import write_metric_plots
     from model.train import predict, resolve_device
 
@@ -168,10 +168,11 @@ def step_evaluate(ctx: RunContext) -> None:
     logits = predict(ctx.trained_net().to(device), data.cache, data.test, ctx.recipe.train.batch_size, device,
                      progress=ctx.progress, desc="test split")
     labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
-    metrics = compute_metrics(logits.argmax(1), labels, snr)
+    predicted = top1(logits)
+    metrics = compute_metrics(predicted, labels, snr)
     # Frame by frame, so the deployed accelerator can be compared with the software model on the same frames.
     np.savez_compressed(ctx.run.predictions, index=data.test, label=labels, snr_db=snr,
-                        predicted=logits.argmax(1).astype(np.uint8), logits=logits.astype(np.float32))
+                        predicted=predicted.astype(np.uint8), logits=logits.astype(np.float32))
     metrics["data"] = data.describe()
     metrics["checkpoint"] = str(ctx.run.final)
     ctx.run.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -225,6 +226,8 @@ def check_run_folder(run: RunFolder, recipe: Recipe) -> None:
     new = recipe.to_dict()
     old.get("train", {}).pop("epochs", None)  # extending a finished run is allowed
     new = {**new, "train": {k: v for k, v in new["train"].items() if k != "epochs"}}
+    for d in (old, new):
+        d.pop("description", None)  # prose: editing it changes no experiment
     if old != new:
         raise RecipeError(
             f"{run.root} holds a run of a different recipe ({run.recipe}); pick a new --run folder, or pass "

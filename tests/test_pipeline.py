@@ -76,6 +76,9 @@ def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(toy
 
 def test_a_run_folder_refuses_another_recipe(toy_h5, tmp_path):
     run_pipeline(tiny_recipe(toy_h5, tmp_path, 1), tmp_path / "run", last="data", progress=False)
+    reworded = tiny_recipe(toy_h5, tmp_path, 1)
+    reworded.description = "the same experiment, described anew"
+    run_pipeline(reworded, tmp_path / "run", last="data", progress=False)  # prose is not the experiment
     other = tiny_recipe(toy_h5, tmp_path, 1)
     other.train.lr = 0.5
     with pytest.raises(RecipeError, match="different recipe"):
