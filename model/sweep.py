@@ -29,6 +29,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,9 +116,11 @@ def open_study(spec: SweepSpec, out: Path, storage: str | None):
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
     out.mkdir(parents=True, exist_ok=True)
-    db = RDBStorage(storage or f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S,
-                    grace_period=GRACE_S,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+    with warnings.catch_warnings():  # heartbeats have worked since Optuna 2.9 but are still flagged experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        db = RDBStorage(storage or f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S,
+                        grace_period=GRACE_S,
+                        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     return optuna.create_study(
         study_name=spec.name, storage=db, load_if_exists=True,
         directions=["maximize", "minimize"], sampler=make_sampler(spec),

@@ -63,6 +63,8 @@ def test_grid_sweep_writes_table_and_plot_and_resumes(toy_h5, tmp_path, capsys):
     assert (out / "trials" / "net.args.w_bits=2" / "metrics.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() plays the worker
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_dead_workers_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
     """A worker killed mid-trial leaves it RUNNING; its stale heartbeat fails it and queues a retry with
     the same parameters, so the grid does not wait on it forever."""
