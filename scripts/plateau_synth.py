@@ -1,0 +1,86 @@
+"""How high can a CNN go on the synthetic stand-in's high-SNR frames, and is it the data or the generator?
+
+Trains the calibration proxy (scripts/calibrate_synth.py) on +20/+24/+28 dB frames only, with N training
+frames per (class, SNR), and prints test accuracy per epoch and per class. Comparing N (and channel
+variants) tells whether a low plateau comes from too little data or from classes the generator makes
+inseparable.
+
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp] [--epochs 10] [--threads 1]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from calibrate_synth import build_proxy, predict  # noqa: E402
+from model.radioml import CLASSES  # noqa: E402
+from model.synth import DEFAULT_CONFIG, generate_frames  # noqa: E402
+
+SNRS_DB = (20, 24, 28)
+TEST_FRAMES = 30
+VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
+    "default": DEFAULT_CONFIG,
+    "cfo1e-5": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5),
+    "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
+    "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
+}
+
+
+def frames(n: int, rng: np.random.Generator, cfg) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for c in range(len(CLASSES)):
+        for snr in SNRS_DB:
+            xs.append(generate_frames(c, snr, n, rng, cfg))
+            ys.append(np.full(n, c))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=200, help="training frames per (class, SNR)")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="default")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    cfg = VARIANTS[args.variant]
+    xtr, ytr = frames(args.frames, rng, cfg)
+    xte, yte = frames(TEST_FRAMES, rng, cfg)
+    model = build_proxy()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps = len(xtr) // args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
+    t0 = time.time()
+    for epoch in range(args.epochs):
+        model.train()
+        order = rng.permutation(len(xtr))
+        for b in range(steps):
+            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+            xb = torch.from_numpy(xtr[idx].transpose(0, 2, 1).copy())
+            loss = torch.nn.functional.cross_entropy(model(xb), torch.from_numpy(ytr[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        acc = (predict(model, xte) == yte).mean()
+        print(f"{args.variant} N={args.frames} epoch {epoch + 1} acc {acc:.3f} {time.time() - t0:.0f}s", flush=True)
+    p = predict(model, xte)
+    print("per class:", " ".join(f"{c}:{(p[yte == i] == i).mean():.2f}" for i, c in enumerate(CLASSES)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
