@@ -16,24 +16,22 @@ from pathlib import Path
 from model.radioml import N_BLOCKS
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def _int_at_least(minimum: int, what: str = ""):
+    """argparse type: an integer >= minimum, with a message that names the bound."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            bound = "non-negative" if minimum == 0 else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"{what}{value} must be {bound}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed {value} must be non-negative")
-    return value
+_positive_int = _int_at_least(1)
+_seed = _int_at_least(0, "seed ")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
