@@ -98,6 +98,37 @@ def predict(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
     return np.concatenate(out)
 
 
+def train_proxy(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, epochs: int,
+                batch_size: int, lr: float, rng: np.random.Generator, label: str = ""):
+    """AdamW with a one-cycle schedule; prints test accuracy after each epoch; returns the model.
+    Frames are (N, 1024, 2) float arrays in memory, labels integer class indices."""
+    import torch
+
+    model = build_proxy()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    steps = len(xtr) // batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
+    labels = torch.from_numpy(np.asarray(ytr))
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(xtr))
+        total = 0.0
+        for b in range(steps):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            xb = torch.from_numpy(xtr[idx].transpose(0, 2, 1).copy())
+            loss = torch.nn.functional.cross_entropy(model(xb), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        acc = float(np.mean(predict(model, xte) == yte))
+        print(f"{label}epoch {epoch + 1}/{epochs}: loss {total / max(steps, 1):.3f} test acc {acc:.4f} "
+              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return model
+
+
 def main() -> int:
     args = parse_args()
     import h5py
@@ -114,32 +145,11 @@ def main() -> int:
         z = f["Z"][:, 0]
     split = official_split(info.frames_per_block)
     train = filter_by_snr(split.train, z, args.min_train_snr)
-    xtr, ytr = x[train], torch.from_numpy(y[train])
+    xtr, ytr = x[train], y[train]
     xte, yte, zte = x[split.test], y[split.test], z[split.test]
-
-    model = build_proxy()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = args.epochs * (len(xtr) // args.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    rng = np.random.default_rng(args.train_seed)
     t0 = time.perf_counter()
-    for epoch in range(args.epochs):
-        model.train()
-        order = rng.permutation(len(xtr))
-        total = 0.0
-        for b in range(len(xtr) // args.batch_size):
-            idx = np.sort(order[b * args.batch_size : (b + 1) * args.batch_size])
-            xb = torch.from_numpy(xtr[idx].transpose(0, 2, 1).copy())
-            loss = loss_fn(model(xb), ytr[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item()
-        acc = float(np.mean(predict(model, xte) == yte))
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {total / (b + 1):.3f} test acc {acc:.4f} "
-              f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+    model = train_proxy(xtr, ytr, xte, yte, args.epochs, args.batch_size, args.lr,
+                        np.random.default_rng(args.train_seed))
 
     pred = predict(model, xte)
     ref = reference_curve()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_synth import build_proxy, predict  # noqa: E402
+from calibrate_synth import predict, train_proxy  # noqa: E402
 from model.radioml import CLASSES  # noqa: E402
 from model.synth import DEFAULT_CONFIG, generate_frames  # noqa: E402
 
@@ -59,24 +58,8 @@ def main() -> int:
     cfg = VARIANTS[args.variant]
     xtr, ytr = frames(args.frames, rng, cfg)
     xte, yte = frames(TEST_FRAMES, rng, cfg)
-    model = build_proxy()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    steps = len(xtr) // args.batch_size
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps, pct_start=0.15)
-    t0 = time.time()
-    for epoch in range(args.epochs):
-        model.train()
-        order = rng.permutation(len(xtr))
-        for b in range(steps):
-            idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            xb = torch.from_numpy(xtr[idx].transpose(0, 2, 1).copy())
-            loss = torch.nn.functional.cross_entropy(model(xb), torch.from_numpy(ytr[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-        acc = (predict(model, xte) == yte).mean()
-        print(f"{args.variant} N={args.frames} epoch {epoch + 1} acc {acc:.3f} {time.time() - t0:.0f}s", flush=True)
+    model = train_proxy(xtr, ytr, xte, yte, args.epochs, args.batch_size, args.lr, rng,
+                        label=f"{args.variant} N={args.frames} ")
     p = predict(model, xte)
     print("per class:", " ".join(f"{c}:{(p[yte == i] == i).mean():.2f}" for i, c in enumerate(CLASSES)))
     return 0
