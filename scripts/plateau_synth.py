@@ -5,7 +5,7 @@ frames per (class, SNR), and prints test accuracy per epoch and per class. Compa
 variants) tells whether a low plateau comes from too little data or from classes the generator makes
 inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp] [--epochs 10] [--threads 1]
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp] [--epochs 10] [--seed 0]
 """
 from __future__ import annotations
 
@@ -52,9 +52,11 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the frames and of the network's initial weights")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    rng = np.random.default_rng(0)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
     cfg = VARIANTS[args.variant]
     xtr, ytr = frames(args.frames, rng, cfg)
     xte, yte = frames(TEST_FRAMES, rng, cfg)
