@@ -310,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, StepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args.run} keeps every finished epoch's checkpoint; run the same command again "
+              "to resume", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,8 +253,11 @@ def fit(
         if start_epoch < cfg.epochs and progress:
             print(f"resuming from {last} after epoch {start_epoch}")
 
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every batch has the same shape: let cuDNN pick its fastest conv
     for epoch in range(start_epoch, cfg.epochs):
         net.train()
+        epoch_t0 = time.perf_counter()
         order = np.random.default_rng([cfg.seed, epoch]).permutation(train_idx)
         if cfg.max_frames_per_epoch:
             order = order[: cfg.max_frames_per_epoch]
@@ -276,12 +280,13 @@ def fit(
         distributed.sync_buffers(net)  # every rank then validates, and decides, identically
         val_logits = predict(net, cache, val_idx, cfg.batch_size, device)
         val_acc = float((val_logits.argmax(1) == cache.labels[val_idx]).mean()) if len(val_idx) else float("nan")
+        seconds = time.perf_counter() - epoch_t0
         record = {"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "val_acc": val_acc,
-                  "lr": opt.param_groups[0]["lr"]}
+                  "lr": opt.param_groups[0]["lr"], "seconds": round(seconds, 1)}
         history.append(record)
         if progress:
             print(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['train_loss']:.4f}  val acc {val_acc:.4f}  "
-                  f"lr {record['lr']:.2e}")
+                  f"lr {record['lr']:.2e}  {seconds:.0f} s ({seen * world / seconds:.0f} training frames/s)")
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         improved = val_acc > best_acc or best_epoch < 0
         if improved:

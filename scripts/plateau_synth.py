@@ -5,7 +5,7 @@ frames per (class, SNR), and prints test accuracy per epoch and per class. Compa
 variants) tells whether a low plateau comes from too little data or from classes the generator makes
 inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp] [--epochs 10] [--seed 0]
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal] [--epochs 10] [--seed 0]
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
     "cfo1e-5": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5),
     "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
     "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
+    "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
 }
 
 
