@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from model import train as train_mod
-from model.config import DataConfig, NetConfig, Recipe, RecipeError, TrainConfig, load_recipe
+from model.config import DataConfig, NetConfig, Recipe, RecipeError, TrainConfig, load_recipe, save_recipe
 from model.metrics import top1
 from model.pipeline import RunFolder, main, run_pipeline
 
@@ -73,6 +73,32 @@ def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(toy
     assert train_mod.load_checkpoint(run.last)["epoch"] == 2
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert len(json.loads(run.history.read_text())) == 2
+
+
+def test_cli_interrupt_keeps_finished_epochs_and_a_run_can_be_closed_there(toy_h5, tmp_path, monkeypatch, capsys):
+    """What scripts/gpu_baseline_curve.sh relies on when its budget stops training mid-run."""
+    recipe_file = tmp_path / "tiny.yaml"
+    save_recipe(tiny_recipe(toy_h5, tmp_path, epochs=3, frames_per_epoch=512), recipe_file)
+    cli = [str(recipe_file), "--run", str(tmp_path / "run"), "--quiet"]
+    calls = {"n": 0}
+    real = train_mod.cross_entropy_objective
+
+    def dies_in_epoch_two(net, x, y):
+        calls["n"] += 1
+        if calls["n"] == 4 + 2:
+            raise KeyboardInterrupt
+        return real(net, x, y)
+
+    monkeypatch.setattr("model.compress.objectives.make_objective", lambda *a, **k: dies_in_epoch_two)
+    assert main(cli + ["--to", "train"]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    assert main(cli + ["--set", "train.epochs=1", "--from", "train", "--to", "evaluate"]) == 0
+    run = RunFolder(tmp_path / "run")
+    assert [h["epoch"] for h in json.loads(run.history.read_text())] == [1]
+    assert load_recipe(run.recipe).train.epochs == 1
+    assert json.loads(run.metrics.read_text())["n_frames"] > 0
 
 
 def test_a_run_folder_refuses_another_recipe(toy_h5, tmp_path):
