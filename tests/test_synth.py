@@ -13,6 +13,7 @@ from model.synth import DEFAULT_CONFIG, SynthConfig, generate_frames, write_synt
 from model.synth import writer as writer_module
 from model.synth.__main__ import main as cli_main
 from model.synth.constellations import constellation
+from model.synth.diagnostics import psk_order_statistics
 from model.synth.pulses import SymbolClock, gmsk_phase, rrc, rrc_train
 from model.synth.writer import make_block
 
@@ -124,6 +125,19 @@ def test_high_snr_envelopes_tell_classes_apart():
     gmsk = generate_frames("GMSK", 30, 16, rng(0))
     low = lambda x: np.mean(np.hypot(x[..., 0], x[..., 1]) < 0.35)  # noqa: E731  share of "off" samples
     assert low(ook) > 0.2 and low(gmsk) < 0.01
+
+
+def test_psk_orders_stay_apart_at_high_snr_on_the_default_channel():
+    """The generator keeps phase sharp enough for 8/16/32PSK to differ at +30 dB: the M-th power of the
+    matched-filtered phase collapses to one point at M = the order and not below (a CNN that confuses
+    them lacks data, not information). Medians over 16 frames: deep fades scatter a few."""
+    stats = {c: np.median(psk_order_statistics(generate_frames(c, 30, 16, rng(i))), axis=0)
+             for i, c in enumerate(("8PSK", "16PSK", "32PSK"))}  # columns: M = 8, 16, 32
+    assert stats["8PSK"][0] > 0.75
+    assert stats["16PSK"][0] < 0.55 < 0.6 < stats["16PSK"][1]
+    assert stats["32PSK"][1] < 0.55
+    with pytest.raises(ValueError, match="I/Q"):
+        psk_order_statistics(np.zeros((2, 1024)))
 
 
 def test_real_valued_classes_lie_on_a_line_on_a_clean_channel():
