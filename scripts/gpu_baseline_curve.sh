@@ -26,6 +26,24 @@ START=$(date +%s)
 elapsed() { echo $(( $(date +%s) - START )); }
 
 if [[ ! -f $DATA ]]; then
+    # Time 256 frames on one core first: a file too large for the budget is refused before it is started.
+    GEN_S=$(python - "$K" "$WORKERS" <<'PY'
+import sys, time
+import numpy as np
+from model.radioml import N_BLOCKS
+from model.synth import generate_frames
+k, workers = int(sys.argv[1]), int(sys.argv[2])
+t = time.perf_counter()
+generate_frames("16QAM", 10.0, 256, np.random.default_rng(0))
+per_frame = (time.perf_counter() - t) / 256
+print(int(1.5 * per_frame * N_BLOCKS * k / workers) + 1)  # 1.5: slower classes, transfer, HDF5 writes
+PY
+)
+    echo "[curve] writing $DATA with $WORKERS workers: about $GEN_S s expected"
+    if (( GEN_S > TOTAL_S / 2 )); then
+        echo "[curve] that is over half the budget of $TOTAL_S s; pass fewer frames per block" >&2
+        exit 2
+    fi
     python -m model.synth --out "$DATA" --frames-per-block "$K" --workers "$WORKERS" --no-progress
 fi
 echo "[curve] data ready after $(elapsed) s: $DATA"
