@@ -45,22 +45,27 @@ def _weights(path):
     return train_mod.load_checkpoint(path)["model"]
 
 
+def interrupt_at_batch(monkeypatch, n: int) -> None:
+    """Make training raise KeyboardInterrupt (Ctrl-C) at its n-th batch, counted across epochs."""
+    calls = {"n": 0}
+    real = train_mod.cross_entropy_objective
+
+    def objective(net, x, y):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        return real(net, x, y)
+
+    monkeypatch.setattr("model.compress.objectives.make_objective", lambda *a, **k: objective)
+
+
 def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(toy_h5, tmp_path, monkeypatch):
     def recipe():
         return tiny_recipe(toy_h5, tmp_path, frames_per_epoch=512)  # 4 batches of 128 per epoch
 
     straight = run_pipeline(recipe(), tmp_path / "straight", last="train", progress=False)
 
-    calls = {"n": 0}
-    real = train_mod.cross_entropy_objective
-
-    def dies_in_epoch_two(net, x, y):
-        calls["n"] += 1
-        if calls["n"] == 4 + 2:  # the second batch of epoch two
-            raise KeyboardInterrupt
-        return real(net, x, y)
-
-    monkeypatch.setattr("model.compress.objectives.make_objective", lambda *a, **k: dies_in_epoch_two)
+    interrupt_at_batch(monkeypatch, 4 + 2)  # the second batch of epoch two
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(recipe(), tmp_path / "run", last="train", progress=False)
     run = RunFolder(tmp_path / "run")
@@ -80,16 +85,7 @@ def test_cli_interrupt_keeps_finished_epochs_and_a_run_can_be_closed_there(toy_h
     recipe_file = tmp_path / "tiny.yaml"
     save_recipe(tiny_recipe(toy_h5, tmp_path, epochs=3, frames_per_epoch=512), recipe_file)
     cli = [str(recipe_file), "--run", str(tmp_path / "run"), "--quiet"]
-    calls = {"n": 0}
-    real = train_mod.cross_entropy_objective
-
-    def dies_in_epoch_two(net, x, y):
-        calls["n"] += 1
-        if calls["n"] == 4 + 2:
-            raise KeyboardInterrupt
-        return real(net, x, y)
-
-    monkeypatch.setattr("model.compress.objectives.make_objective", lambda *a, **k: dies_in_epoch_two)
+    interrupt_at_batch(monkeypatch, 4 + 2)
     assert main(cli + ["--to", "train"]) == 130
     assert "run the same command again to resume" in capsys.readouterr().err
     monkeypatch.undo()
