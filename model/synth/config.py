@@ -7,7 +7,9 @@ physically plausible choices, three of them (cfo_max, message_bandwidth_range wi
 snr_bandwidth) moved after comparing a small proxy CNN's accuracy-vs-SNR curve with the real baseline's
 (scripts/calibrate_synth.py). That proxy trains on ~1% of the baseline's frame-passes, so it matches the
 low-SNR half of the curve but stays far below the +10 dB plateau (PSK, APSK and QAM orders unresolved);
-the plateau needs checking with the full training pipeline.
+the plateau needs checking with the full training pipeline at the real file's volume
+(scripts/gpu_baseline_curve.sh). The frames do keep the PSK orders apart: a classical matched-filter
+statistic separates 8/16/32PSK from +20 dB (model.synth.diagnostics, scripts/psk_separability.py).
 """
 
 from __future__ import annotations
