@@ -6,7 +6,8 @@
 
 Modules, one job each: config (every knob, SynthConfig), constellations (symbol alphabets), pulses (RRC and
 GMSK pulse trains at arbitrary sample times), sources (clean baseband per class), channel (fading, carrier
-offset, noise, scaling), frames (generate_frames), writer (the HDF5 file), preview (a PNG of the classes).
+offset, noise, scaling), frames (generate_frames), writer (the HDF5 file), preview (a PNG of the classes),
+diagnostics (classical statistics that check what the frames carry).
 
 Accuracy on these frames is not accuracy on RadioML 2018.01A: the generator is calibrated only so that a
 classifier's accuracy-vs-SNR curve has the real one's shape (scripts/calibrate_synth.py).
