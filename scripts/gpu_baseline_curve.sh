@@ -13,6 +13,9 @@
 # checkpoint is already on disk) so that EVAL_RESERVE_S seconds remain for the evaluation, and the run is
 # closed at that epoch. Stopping between restarts is harmless: evaluation takes checkpoints/best.pt, the
 # epoch with the best validation accuracy.
+#
+# DATA_ONLY=1 stops once the file is written and prints its generation rate: on a machine lent for a few
+# minutes per call, write the data in one call and train in the next (the file stays in data/).
 set -euo pipefail
 
 K=${1:?frames per (class, SNR) block, e.g. 2048}
@@ -45,8 +48,13 @@ PY
         exit 2
     fi
     python -m model.synth --out "$DATA" --frames-per-block "$K" --workers "$WORKERS" --no-progress
+    echo "[curve] generated $(python -c "from model.radioml import N_BLOCKS; print(N_BLOCKS * $K)") frames" \
+        "in $(elapsed) s with $WORKERS workers"
 fi
 echo "[curve] data ready after $(elapsed) s: $DATA"
+if [[ ${DATA_ONLY:-0} == 1 ]]; then
+    exit 0
+fi
 
 SET=(--set "data.path=$DATA" --set "data.synthetic_frames_per_block=$K")
 TRAIN_S=$(( TOTAL_S - $(elapsed) - EVAL_RESERVE_S ))
