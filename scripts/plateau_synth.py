@@ -1,9 +1,9 @@
 """How high can a CNN go on the synthetic stand-in's high-SNR frames, and is it the data or the generator?
 
 Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames only (+20/+24/+28 dB unless
---snrs says otherwise), with N training frames per (class, SNR), and prints test accuracy per epoch and per class. Comparing N (and channel
-variants) tells whether a low plateau comes from too little data or from classes the generator makes
-inseparable.
+--snrs says otherwise), with N training frames per (class, SNR), and prints test accuracy per epoch and
+per class. Comparing N (and channel variants) tells whether a low plateau comes from too little data or
+from classes the generator makes inseparable.
 
     python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal] [--epochs 10] [--seed 0]
 
@@ -39,7 +39,7 @@ VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
 }
 
 
-def frames(n: int, snrs_db, rng: np.random.Generator, cfg) -> tuple[np.ndarray, np.ndarray]:
+def frames(n: int, snrs_db: tuple[int, ...], rng: np.random.Generator, cfg) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for c in range(len(CLASSES)):
         for snr in snrs_db:
