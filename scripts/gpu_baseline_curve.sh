@@ -14,7 +14,7 @@
 # closed at that epoch. Stopping between restarts is harmless: evaluation takes checkpoints/best.pt, the
 # epoch with the best validation accuracy.
 #
-# DATA_ONLY=1 stops once the file is written and prints its generation rate: on a machine lent for a few
+# DATA_ONLY=1 stops once the file is written (model.synth prints its frame count and seconds): on a machine lent for a few
 # minutes per call, write the data in one call and train in the next (the file stays in data/).
 set -euo pipefail
 
@@ -48,8 +48,6 @@ PY
         exit 2
     fi
     python -m model.synth --out "$DATA" --frames-per-block "$K" --workers "$WORKERS" --no-progress
-    echo "[curve] generated $(python -c "from model.radioml import N_BLOCKS; print(N_BLOCKS * $K)") frames" \
-        "in $(elapsed) s with $WORKERS workers"
 fi
 echo "[curve] data ready after $(elapsed) s: $DATA"
 if [[ ${DATA_ONLY:-0} == 1 ]]; then
