@@ -74,17 +74,28 @@ def ensure_data(path: Path, frames_per_block: int, seed: int, workers: int) -> P
     return path
 
 
-def build_proxy():
+# The networks the calibration can train, as (conv widths, dense widths): "proxy" is the small default;
+# "vgg10-float" is the baseline's topology (7 x 64 filters, dense 128-128) without its quantizers, a
+# CPU-affordable look at what the baseline's capacity does with the same frames.
+NETS = {"proxy": ((32, 32, 64, 64, 64, 64, 64), (128,)), "vgg10-float": ((64,) * 7, (128, 128))}
+
+
+def build_proxy(net: str = "proxy"):
+    """[Conv1d k3, BN, ReLU, MaxPool 2] per conv width, then [Linear, BN, ReLU] per dense width, then 24 logits."""
     import torch.nn as nn
 
-    widths = [32, 32, 64, 64, 64, 64, 64]
+    conv, dense = NETS[net]
     layers, c_in = [], 2
-    for c_out in widths:
+    for c_out in conv:
         layers += [nn.Conv1d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm1d(c_out), nn.ReLU(inplace=True),
                    nn.MaxPool1d(2)]
         c_in = c_out
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * 1024 // 2 ** len(widths), 128),
-                         nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Linear(128, N_CLASSES))
+    layers.append(nn.Flatten())
+    n_in = c_in * 1024 // 2 ** len(conv)
+    for n_out in dense:
+        layers += [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)]
+        n_in = n_out
+    return nn.Sequential(*layers, nn.Linear(n_in, N_CLASSES))
 
 
 def predict(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
@@ -99,12 +110,12 @@ def predict(model, x: np.ndarray, batch: int = 1024) -> np.ndarray:
 
 
 def train_proxy(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarray, epochs: int,
-                batch_size: int, lr: float, rng: np.random.Generator, label: str = ""):
+                batch_size: int, lr: float, rng: np.random.Generator, label: str = "", net: str = "proxy"):
     """AdamW with a one-cycle schedule; prints test accuracy after each epoch; returns the model.
     Frames are (N, 1024, 2) float arrays in memory, labels integer class indices."""
     import torch
 
-    model = build_proxy()
+    model = build_proxy(net)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = len(xtr) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)

@@ -5,7 +5,8 @@ Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames onl
 per class. Comparing N (and channel variants) tells whether a low plateau comes from too little data or
 from classes the generator makes inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal] [--epochs 10] [--seed 0]
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal] [--net proxy|vgg10-float]
+                                    [--epochs 10] [--seed 0]
 
 The real file's count of near-noiseless frames (3686 training frames per class at each of +16..+30 dB):
 
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_synth import predict, train_proxy  # noqa: E402
+from calibrate_synth import NETS, predict, train_proxy  # noqa: E402
 from model.radioml import CLASSES  # noqa: E402
 from model.synth import DEFAULT_CONFIG, generate_frames  # noqa: E402
 
@@ -54,6 +55,8 @@ def main() -> int:
     ap.add_argument("--snrs", type=lambda t: tuple(int(v) for v in t.split(",")), default=SNRS_DB,
                     help="comma-separated SNRs in dB of the training and test frames (default 20,24,28)")
     ap.add_argument("--variant", choices=sorted(VARIANTS), default="default")
+    ap.add_argument("--net", choices=sorted(NETS), default="proxy",
+                    help="proxy: the small calibration CNN; vgg10-float: the baseline's layers without quantizers")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -69,7 +72,7 @@ def main() -> int:
     xtr, ytr = frames(args.frames, args.snrs, rng, cfg)
     xte, yte = frames(TEST_FRAMES, args.snrs, rng, cfg)
     model = train_proxy(xtr, ytr, xte, yte, args.epochs, args.batch_size, args.lr, rng,
-                        label=f"{args.variant} N={args.frames} ")
+                        label=f"{args.net} {args.variant} N={args.frames} ", net=args.net)
     p = predict(model, xte)
     print("per class:", " ".join(f"{c}:{(p[yte == i] == i).mean():.2f}" for i, c in enumerate(CLASSES)))
     return 0
