@@ -5,7 +5,7 @@ Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames onl
 per class. Comparing N (and channel variants) tells whether a low plateau comes from too little data or
 from classes the generator makes inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal] [--net proxy|vgg10-float]
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal|sps4] [--net proxy|vgg10-float]
                                     [--epochs 10] [--seed 0]
 
 The real file's count of near-noiseless frames (3686 training frames per class at each of +16..+30 dB):
@@ -37,6 +37,10 @@ VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
     "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
     "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
     "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
+    # not a channel change: twice the symbols per frame, to see whether the PSK orders are short of evidence;
+    # the multipath profile is rescaled so that it spans the same fraction of a symbol (3/8 -> 1/4)
+    "sps4": dataclasses.replace(DEFAULT_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
+                                multipath_decay_db_per_sample=6.0),
 }
 
 

@@ -48,7 +48,9 @@ def main() -> int:
     for variant in args.variant:
         for snr in args.snr:
             rng = np.random.default_rng(args.seed)
-            stats = np.concatenate([psk_order_statistics(generate_frames(c, snr, args.frames, rng, VARIANTS[variant]))
+            cfg = VARIANTS[variant]
+            stats = np.concatenate([psk_order_statistics(generate_frames(c, snr, args.frames, rng, cfg),
+                                                         samples_per_symbol=int(cfg.samples_per_symbol))
                                     for c in PSK])
             labels = np.repeat(np.arange(len(PSK)), args.frames)
             per_class = nearest_centroid_accuracy(stats, labels)
