@@ -5,8 +5,8 @@ Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames onl
 per class. Comparing N (and channel variants) tells whether a low plateau comes from too little data or
 from classes the generator makes inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal|sps4] [--net proxy|vgg10-float]
-                                    [--epochs 10] [--seed 0]
+    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal|sps4]
+                                    [--net proxy|vgg10-float] [--epochs 10] [--seed 0]
 
 The real file's count of near-noiseless frames (3686 training frames per class at each of +16..+30 dB):
 
