@@ -14,8 +14,8 @@
 # closed at that epoch. Stopping between restarts is harmless: evaluation takes checkpoints/best.pt, the
 # epoch with the best validation accuracy.
 #
-# DATA_ONLY=1 stops once the file is written (model.synth prints its frame count and seconds): on a machine lent for a few
-# minutes per call, write the data in one call and train in the next (the file stays in data/).
+# DATA_ONLY=1 stops once the file is written (model.synth prints its frame count and seconds): on a machine
+# lent for a few minutes per call, write the data in one call and train in the next (the file stays in data/).
 set -euo pipefail
 
 K=${1:?frames per (class, SNR) block, e.g. 2048}

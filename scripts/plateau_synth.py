@@ -2,8 +2,8 @@
 
 Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames only (+20/+24/+28 dB unless
 --snrs says otherwise), with N training frames per (class, SNR), and prints test accuracy per epoch and
-per class. Comparing N (and channel variants) tells whether a low plateau comes from too little data or
-from classes the generator makes inseparable.
+per class. Comparing N, channel variants and networks tells whether a low plateau comes from too little
+data, too small a network, or classes the generator makes inseparable.
 
     python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal|sps4]
                                     [--net proxy|vgg10-float] [--epochs 10] [--seed 0]
