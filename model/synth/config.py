@@ -9,10 +9,11 @@ snr_bandwidth) moved after comparing a small proxy CNN's accuracy-vs-SNR curve w
 low-SNR half of the curve but stays far below the +10 dB plateau (PSK, APSK and QAM orders unresolved).
 Trained on the real file's count of +16..+30 dB frames (scripts/plateau_synth.py) the same proxy reaches
 0.856 there against the real baseline's 0.92-0.93, short mainly on 16PSK/32PSK, which neither an ideal
-channel nor twice the symbols per frame resolves for it (trained on 8/16/32PSK alone it stays at chance;
-BPSK and QPSK beside them let it learn 8PSK); the baseline's own plateau at that volume needs a GPU
-(scripts/gpu_baseline_curve.sh). The frames do keep the PSK orders apart: a classical matched-filter
-statistic separates 8/16/32PSK from +20 dB (model.synth.diagnostics, scripts/psk_separability.py).
+channel nor twice the symbols per frame resolves for it. More passes over PSK frames do: trained on
+BPSK to 32PSK only (5 of 24 classes, so PSK frames fill about 5x more of each batch) it separates
+16/32PSK (0.79/0.85). The baseline's own plateau at the real volume needs a GPU
+(scripts/gpu_baseline_curve.sh). A classical matched-filter statistic separates 8/16/32PSK from +20 dB
+as well (model.synth.diagnostics, scripts/psk_separability.py).
 """
 
 from __future__ import annotations
