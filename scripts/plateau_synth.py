@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_synth import NETS, predict, train_proxy  # noqa: E402
 from model.radioml import CLASSES  # noqa: E402
-from model.synth import DEFAULT_CONFIG, generate_frames  # noqa: E402
+from model.synth import DEFAULT_CONFIG, class_index, generate_frames  # noqa: E402
 
 SNRS_DB = (20, 24, 28)
 TEST_FRAMES = 30
@@ -60,12 +60,14 @@ def frames(n: int, snrs_db: tuple[int, ...], rng: np.random.Generator, cfg,
 
 
 def class_indices(text: str) -> tuple[int, ...]:
-    """'8PSK,16PSK' -> their indices in the official class order, with the known names in the error."""
+    """'8PSK,16PSK' -> their indices in the official class order (model.synth.class_index names the known ones)."""
     names = [t.strip() for t in text.split(",") if t.strip()]
-    unknown = [n for n in names if n not in CLASSES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown class name(s) {unknown}; known: {', '.join(CLASSES)}")
-    return tuple(sorted({CLASSES.index(n) for n in names}))
+    if not names:
+        raise argparse.ArgumentTypeError("no class name given")
+    try:
+        return tuple(sorted({class_index(n) for n in names}))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main() -> int:
