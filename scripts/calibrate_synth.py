@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from model.radioml import CLASSES, N_CLASSES, SNRS_DB, validate_file  # noqa: E402
+from model.radioml import CLASSES, FRAME_LEN, N_CLASSES, SNRS_DB, validate_file  # noqa: E402
 from model.split import filter_by_snr, official_split  # noqa: E402
 from model.synth import DEFAULT_CONFIG  # noqa: E402
 
@@ -91,7 +91,7 @@ def build_proxy(net: str = "proxy"):
                    nn.MaxPool1d(2)]
         c_in = c_out
     layers.append(nn.Flatten())
-    n_in = c_in * 1024 // 2 ** len(conv)
+    n_in = c_in * FRAME_LEN // 2 ** len(conv)
     for n_out in dense:
         layers += [nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True)]
         n_in = n_out
@@ -115,9 +115,12 @@ def train_proxy(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarr
     Frames are (N, 1024, 2) float arrays in memory, labels integer class indices."""
     import torch
 
+    steps = len(xtr) // batch_size
+    if steps == 0:
+        raise ValueError(f"{len(xtr)} training frames make no full batch of {batch_size}: "
+                         "pass more frames (--frames) or a smaller --batch-size")
     model = build_proxy(net)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    steps = len(xtr) // batch_size
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
     labels = torch.from_numpy(np.asarray(ytr))
     t0 = time.perf_counter()
