@@ -11,6 +11,7 @@ for the baseline's. The data file is cached and rebuilt when the generator's con
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -31,6 +32,18 @@ REFERENCE_POINTS = {-20: 0.045, -16: 0.055, -12: 0.09, -10: 0.14, -8: 0.20, -6: 
                     0: 0.53, 2: 0.62, 4: 0.73, 6: 0.83, 8: 0.89, 10: 0.91, 12: 0.925, 30: 0.925}
 REFERENCE_OVERALL = 0.5947
 
+VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
+    "default": DEFAULT_CONFIG,
+    "cfo1e-5": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5),
+    "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
+    "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
+    "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
+    # not a channel change: twice the symbols per frame, to see whether the PSK orders are short of evidence;
+    # the multipath profile is rescaled so that it spans the same fraction of a symbol (3/8 -> 1/4)
+    "sps4": dataclasses.replace(DEFAULT_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
+                                multipath_decay_db_per_sample=6.0),
+}
+
 
 def reference_curve() -> np.ndarray:
     xs = sorted(REFERENCE_POINTS)
@@ -41,7 +54,10 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames-per-block", type=int, default=128)
     p.add_argument("--seed", type=int, default=0, help="data seed")
-    p.add_argument("--data", type=Path, help="cached synthetic file (default data/calibrate-k<K>-s<seed>.h5)")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="default",
+                   help="generator configuration: the default or one of the channel changes tried against it")
+    p.add_argument("--data", type=Path,
+                   help="cached synthetic file (default data/calibrate-k<K>-s<seed>.h5, -<variant> appended)")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -55,21 +71,21 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def ensure_data(path: Path, frames_per_block: int, seed: int, workers: int) -> Path:
-    """Reuse `path` if it was made with this seed, block size and the current generator config."""
+def ensure_data(path: Path, frames_per_block: int, seed: int, workers: int, config=DEFAULT_CONFIG) -> Path:
+    """Reuse `path` if it was made with this seed, block size and generator config."""
     import h5py
 
     from model.synth import write_synthetic_file
 
     if path.exists():
         with h5py.File(path, "r") as f:
-            same = (f.attrs.get("config") == DEFAULT_CONFIG.to_json() and int(f.attrs.get("seed", -1)) == seed
+            same = (f.attrs.get("config") == config.to_json() and int(f.attrs.get("seed", -1)) == seed
                     and int(f.attrs.get("frames_per_block", -1)) == frames_per_block)
         if same:
             print(f"reusing {path}", file=sys.stderr)
             return path
     t0 = time.perf_counter()
-    write_synthetic_file(path, frames_per_block, seed, progress=True, workers=workers)
+    write_synthetic_file(path, frames_per_block, seed, progress=True, workers=workers, config=config)
     print(f"generated {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return path
 
@@ -150,8 +166,10 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.train_seed)
-    data = args.data or ROOT / "data" / f"calibrate-k{args.frames_per_block}-s{args.seed}.h5"
-    ensure_data(data, args.frames_per_block, args.seed, args.workers)
+    config = VARIANTS[args.variant]
+    suffix = "" if args.variant == "default" else f"-{args.variant}"
+    data = args.data or ROOT / "data" / f"calibrate-k{args.frames_per_block}-s{args.seed}{suffix}.h5"
+    ensure_data(data, args.frames_per_block, args.seed, args.workers, config)
     info = validate_file(data)
     with h5py.File(data, "r") as f:
         x = f["X"][:]
@@ -192,7 +210,7 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     result = {
-        "data": str(data), "config": json.loads(DEFAULT_CONFIG.to_json()), "epochs": args.epochs,
+        "data": str(data), "variant": args.variant, "config": json.loads(config.to_json()), "epochs": args.epochs,
         "frames_per_block": info.frames_per_block, "min_train_snr": args.min_train_snr, "overall": float(np.mean(pred == yte)),
         "per_snr": {int(s): float(a) for s, a in zip(SNRS_DB, per_snr)},
         "per_class_high_snr": {c: float(a) for c, a in zip(CLASSES, per_class)},

@@ -20,7 +20,6 @@ The real file's count of near-noiseless frames (3686 training frames per class a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -30,23 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_synth import NETS, predict, train_proxy  # noqa: E402
+from calibrate_synth import NETS, VARIANTS, predict, train_proxy  # noqa: E402
 from model.radioml import CLASSES  # noqa: E402
-from model.synth import DEFAULT_CONFIG, class_index, generate_frames  # noqa: E402
+from model.synth import class_index, generate_frames  # noqa: E402
 
 SNRS_DB = (20, 24, 28)
 TEST_FRAMES = 30
-VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
-    "default": DEFAULT_CONFIG,
-    "cfo1e-5": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5),
-    "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
-    "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
-    "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
-    # not a channel change: twice the symbols per frame, to see whether the PSK orders are short of evidence;
-    # the multipath profile is rescaled so that it spans the same fraction of a symbol (3/8 -> 1/4)
-    "sps4": dataclasses.replace(DEFAULT_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
-                                multipath_decay_db_per_sample=6.0),
-}
 
 
 def frames(n: int, snrs_db: tuple[int, ...], rng: np.random.Generator, cfg,
@@ -87,7 +75,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="seed of the frames and of the network's initial weights")
     args = ap.parse_args()
-    import torch  # here, as in calibrate_synth: importing VARIANTS (psk_separability) needs no torch
+    import torch  # here, as in calibrate_synth: psk_separability imports this module and needs no torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

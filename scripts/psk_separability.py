@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from model.synth import generate_frames  # noqa: E402
 from model.synth.diagnostics import psk_order_statistics  # noqa: E402
-from plateau_synth import VARIANTS  # noqa: E402
+from calibrate_synth import VARIANTS  # noqa: E402
 
 PSK = ("8PSK", "16PSK", "32PSK")
 

@@ -33,3 +33,19 @@ def test_training_on_less_than_one_batch_says_what_to_change(calibrate):
     y = np.zeros(5, np.int64)
     with pytest.raises(ValueError, match="no full batch of 8.*--batch-size"):
         calibrate.train_proxy(x, y, x, y, epochs=1, batch_size=8, lr=1e-3, rng=np.random.default_rng(0))
+
+
+def test_calibration_data_follows_the_chosen_variant(calibrate, tmp_path, capsys):
+    import h5py
+
+    path = tmp_path / "calibrate.h5"
+    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["k10"])
+    with h5py.File(path, "r") as f:
+        assert f.attrs["config"] == calibrate.VARIANTS["k10"].to_json()
+    capsys.readouterr()
+    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["k10"])
+    assert "reusing" in capsys.readouterr().err
+    calibrate.ensure_data(path, 1, 0, 1)  # the default generator: the k10 file must not be reused
+    assert "reusing" not in capsys.readouterr().err
+    with h5py.File(path, "r") as f:
+        assert f.attrs["config"] == calibrate.DEFAULT_CONFIG.to_json()
