@@ -11,11 +11,11 @@ Trained on the real file's count of +16..+30 dB frames (scripts/plateau_synth.py
 0.856 there against the real baseline's 0.92-0.93, short mainly on 16PSK/32PSK, which neither an ideal
 channel nor twice the symbols per frame resolves for it. More passes over PSK frames do: trained on
 BPSK to 32PSK only (5 of 24 classes, so PSK frames fill about 5x more of each batch) it separates
-16/32PSK (0.79/0.85). The baseline's float twin does not, even in 20 epochs, on this channel; it does
-with cfo_max 1e-5 (8PSK) and with rician_k_db_range (10, 30) as well (8/16/32PSK 0.94/0.70/0.91). The
+16/32PSK (0.79/0.85). The baseline's float twin does not on this channel (8PSK only, and only with one
+of two seeds); with rician_k_db_range (10, 30) and cfo_max 1e-5 it does (8/16/32PSK 0.94/0.70/0.91). The
 fading range was never calibrated, and at K near 0 dB a classical matched-filter statistic cannot tell a
-quarter of 16PSK frames from 8/32PSK (model.synth.diagnostics, scripts/psk_separability.py): both knobs
-are the candidates of a second calibration round. The baseline's own plateau at the real volume needs a
+quarter of 16PSK frames from 8/32PSK (model.synth.diagnostics, scripts/psk_separability.py): it is the
+candidate of a second calibration round. The baseline's own plateau at the real volume needs a
 GPU (scripts/gpu_baseline_curve.sh).
 """
 
