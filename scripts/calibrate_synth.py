@@ -134,7 +134,7 @@ def train_proxy(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarr
     steps = len(xtr) // batch_size
     if steps == 0:
         raise ValueError(f"{len(xtr)} training frames make no full batch of {batch_size}: "
-                         "pass more frames (--frames) or a smaller --batch-size")
+                         "give it more training frames or a smaller --batch-size")
     model = build_proxy(net)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=0.15)
