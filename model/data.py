@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +54,7 @@ def ensure_data_file(cfg: DataConfig, progress: bool = True) -> Path:
     """The recipe's data file, generating the synthetic stand-in first if it is missing and allowed."""
     path = Path(cfg.path)
     if path.exists():
+        warn_if_older_generator(path)
         return path
     if not cfg.synthetic_frames_per_block:
         raise FileNotFoundError(
@@ -64,6 +66,42 @@ def ensure_data_file(cfg: DataConfig, progress: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_synthetic_file(path, cfg.synthetic_frames_per_block, seed=cfg.synthetic_seed, progress=progress)
     return path
+
+
+def stale_generator_fields(path: Path) -> list[str]:
+    """Generator settings in which a synthetic file differs from today's defaults (empty for real files).
+
+    A file made before a calibration round keeps being reused by recipes that point at it; its accuracies
+    are then not comparable with figures measured on the current generator.
+    """
+    import h5py
+
+    from model.synth import DEFAULT_CONFIG, SynthConfig
+
+    with h5py.File(path, "r") as f:
+        if SYNTHETIC_ATTR not in f.attrs or "config" not in f.attrs:
+            return []
+        text = f.attrs["config"]
+    try:
+        made_with = SynthConfig.from_json(text)
+    except (ValueError, TypeError):
+        return ["config (unreadable)"]
+    return [
+        f"{name}={getattr(made_with, name)} (now {getattr(DEFAULT_CONFIG, name)})"
+        for name in DEFAULT_CONFIG.__dataclass_fields__
+        if getattr(made_with, name) != getattr(DEFAULT_CONFIG, name)
+    ]
+
+
+def warn_if_older_generator(path: Path) -> None:
+    stale = stale_generator_fields(path)
+    if stale:
+        print(
+            f"[data] note: {path} was generated with older synthetic-generator settings: {', '.join(stale)}. "
+            "Its accuracies are not comparable with figures made on the current generator; delete the file "
+            "to regenerate it.",
+            file=sys.stderr,
+        )
 
 
 def choose_encoding(requested: str, input_quant: dict | None) -> str:

@@ -32,16 +32,20 @@ REFERENCE_POINTS = {-20: 0.045, -16: 0.055, -12: 0.09, -10: 0.14, -8: 0.20, -6: 
                     0: 0.53, 2: 0.62, 4: 0.73, 6: 0.83, 8: 0.89, 10: 0.91, 12: 0.925, 30: 0.925}
 REFERENCE_OVERALL = 0.5947
 
+# The generator before calibration round 2: every synthetic figure measured before it was made on this.
+ROUND1_CONFIG = dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-4, rician_k_db_range=(0.0, 20.0))
+
 VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
     "default": DEFAULT_CONFIG,
-    "cfo1e-5": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5),
-    "k10": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, rician_k_db_range=(10.0, 30.0)),
-    "nomp": dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-5, multipath_delays=(0,)),
+    "round1": ROUND1_CONFIG,
+    # round 2's carrier offset with round 1's heavy fading (Rician K 0-20 dB)
+    "k0-20": dataclasses.replace(DEFAULT_CONFIG, rician_k_db_range=(0.0, 20.0)),
+    "nomp": dataclasses.replace(DEFAULT_CONFIG, multipath_delays=(0,)),
     "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
-    # not a channel change: twice the symbols per frame, to see whether the PSK orders are short of evidence;
-    # the multipath profile is rescaled so that it spans the same fraction of a symbol (3/8 -> 1/4)
-    "sps4": dataclasses.replace(DEFAULT_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
-                                multipath_decay_db_per_sample=6.0),
+    # not a channel change: twice the symbols per frame on round 1's channel, to see whether the PSK orders
+    # were short of evidence; the multipath profile is rescaled to the same fraction of a symbol (3/8 -> 1/4)
+    "round1-sps4": dataclasses.replace(ROUND1_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
+                                       multipath_decay_db_per_sample=6.0),
 }
 
 

@@ -5,7 +5,7 @@ Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames onl
 per class. Comparing N, channel variants and networks tells whether a low plateau comes from too little
 data, too small a network, or classes the generator makes inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|cfo1e-5|k10|nomp|ideal|sps4]
+    python scripts/plateau_synth.py --frames 800 [--variant default|round1|k0-20|nomp|ideal|round1-sps4]
                                     [--net proxy|vgg10-float] [--epochs 10] [--seed 0]
 
 A learning curve of one confused group alone (the network still has 24 outputs; frames of the other classes

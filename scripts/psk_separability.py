@@ -20,20 +20,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from model.synth import generate_frames  # noqa: E402
-from model.synth.diagnostics import psk_order_statistics  # noqa: E402
+from model.synth.diagnostics import nearest_centroid_accuracy, psk_order_statistics  # noqa: E402
 from calibrate_synth import VARIANTS  # noqa: E402
 
 PSK = ("8PSK", "16PSK", "32PSK")
-
-
-def nearest_centroid_accuracy(stats: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-class accuracy on odd-numbered frames of a standardised nearest-centroid rule fitted on even ones."""
-    fit = np.arange(len(stats)) % 2 == 0
-    scale = stats[fit].std(axis=0)
-    centroids = np.stack([stats[fit & (labels == c)].mean(axis=0) for c in range(len(PSK))])
-    dist = (((stats[~fit, None, :] - centroids[None]) / scale) ** 2).sum(axis=-1)
-    predicted, truth = dist.argmin(axis=1), labels[~fit]
-    return np.array([np.mean(predicted[truth == c] == c) for c in range(len(PSK))])
 
 
 def main() -> int:

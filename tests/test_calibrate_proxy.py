@@ -39,13 +39,13 @@ def test_calibration_data_follows_the_chosen_variant(calibrate, tmp_path, capsys
     import h5py
 
     path = tmp_path / "calibrate.h5"
-    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["k10"])
+    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["round1"])
     with h5py.File(path, "r") as f:
-        assert f.attrs["config"] == calibrate.VARIANTS["k10"].to_json()
+        assert f.attrs["config"] == calibrate.VARIANTS["round1"].to_json()
     capsys.readouterr()
-    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["k10"])
+    calibrate.ensure_data(path, 1, 0, 1, calibrate.VARIANTS["round1"])
     assert "reusing" in capsys.readouterr().err
-    calibrate.ensure_data(path, 1, 0, 1)  # the default generator: the k10 file must not be reused
+    calibrate.ensure_data(path, 1, 0, 1)  # the default generator: the round-1 file must not be reused
     assert "reusing" not in capsys.readouterr().err
     with h5py.File(path, "r") as f:
         assert f.attrs["config"] == calibrate.DEFAULT_CONFIG.to_json()

@@ -111,3 +111,21 @@ def test_prepared_splits_are_disjoint_and_the_snr_filter_spares_the_test_set(toy
     assert not set(data.train) & set(data.test) and not set(data.val) & set(data.test)
     assert not set(data.train) & set(data.val)
     assert data.kind == "radioml-schema" and data.describe()["cache_encoding"] == "int8"
+
+
+def test_a_synthetic_file_from_an_older_generator_is_named_when_reused(toy_h5, tmp_path, capsys):
+    import dataclasses
+
+    from model.data import ensure_data_file, stale_generator_fields
+    from model.synth import DEFAULT_CONFIG, write_synthetic_file
+
+    current, older = tmp_path / "current.h5", tmp_path / "older.h5"
+    write_synthetic_file(current, 1, seed=0)
+    write_synthetic_file(older, 1, seed=0, config=dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-4))
+    assert stale_generator_fields(current) == [] and stale_generator_fields(toy_h5) == []
+    assert stale_generator_fields(older) == [f"cfo_max=0.0001 (now {DEFAULT_CONFIG.cfo_max})"]
+
+    assert ensure_data_file(DataConfig(path=str(older))) == older  # reused, never deleted behind the user
+    assert "cfo_max=0.0001" in capsys.readouterr().err and older.exists()
+    ensure_data_file(DataConfig(path=str(current)))
+    assert "older synthetic-generator settings" not in capsys.readouterr().err

@@ -47,3 +47,18 @@ def psk_order_statistics(
         per_offset = np.abs(pm.mean(axis=2))  # (frames, segments, timing offsets)
         out[:, i] = per_offset.max(axis=2).mean(axis=1)
     return out
+
+
+def nearest_centroid_accuracy(stats: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-class accuracy on odd-numbered frames of a standardised nearest-centroid rule fitted on even ones.
+
+    labels are 0..n_classes-1; the rule is the simplest one that uses every statistic, so its accuracy is a
+    floor on what the frames carry.
+    """
+    n_classes = int(labels.max()) + 1
+    fit = np.arange(len(stats)) % 2 == 0
+    scale = stats[fit].std(axis=0)
+    centroids = np.stack([stats[fit & (labels == c)].mean(axis=0) for c in range(n_classes)])
+    dist = (((stats[~fit, None, :] - centroids[None]) / scale) ** 2).sum(axis=-1)
+    predicted, truth = dist.argmin(axis=1), labels[~fit]
+    return np.array([np.mean(predicted[truth == c] == c) for c in range(n_classes)])
