@@ -127,6 +127,20 @@ def on_input_grid(frames: np.ndarray, quant: dict | None) -> np.ndarray:
     return ((codes - z) * s).astype(np.float32)
 
 
+def top1_mismatches(ref: np.ndarray, got: np.ndarray, tolerance: float) -> tuple[int, int]:
+    """(real disagreements, near-ties) between two (n, classes) logit arrays.
+
+    Quantized logits tie exactly more often than float ones, and float rounding in another runtime then
+    breaks the tie either way. A frame whose two candidates differ in the reference by no more than
+    `tolerance` is a near-tie, not a divergence.
+    """
+    ref_top, got_top = ref.argmax(1), got.argmax(1)
+    rows = np.arange(len(ref))
+    differ = ref_top != got_top
+    tie = differ & (ref[rows, ref_top] - ref[rows, got_top] <= tolerance)
+    return int((differ & ~tie).sum()), int(tie.sum())
+
+
 def verify_export(net: nn.Module, onnx_path: Path, frames: np.ndarray, rtol: float = 1e-4) -> dict:
     """Run `frames` (n, 2, 1024) through PyTorch and through qonnx; raise ExportMismatch if they differ."""
     from qonnx.core.modelwrapper import ModelWrapper
@@ -139,15 +153,16 @@ def verify_export(net: nn.Module, onnx_path: Path, frames: np.ndarray, rtol: flo
     with torch.no_grad():
         ref = logits_of(net(torch.from_numpy(x))).numpy()
     got = np.concatenate([execute_onnx(model, {inp: x[i : i + 1]})[out] for i in range(len(x))])
-    scale = max(1.0, float(np.abs(ref).max()))
+    tolerance = rtol * max(1.0, float(np.abs(ref).max()))
     max_diff = float(np.abs(got - ref).max())
-    top1_same = int((got.argmax(1) == ref.argmax(1)).sum())
-    report = {"frames": int(len(x)), "top1_agreement": top1_same / len(x), "max_abs_diff": max_diff,
-              "tolerance": rtol * scale}
-    if top1_same != len(x) or max_diff > rtol * scale:
+    disagree, ties = top1_mismatches(ref, got, tolerance)
+    report = {"frames": int(len(x)), "top1_agreement": float(np.mean(got.argmax(1) == ref.argmax(1))),
+              "top1_near_ties": ties, "max_abs_diff": max_diff, "tolerance": tolerance}
+    if disagree or max_diff > tolerance:
         raise ExportMismatch(
-            f"{onnx_path}: exported graph diverges from PyTorch on {len(x)} frames: top-1 agrees on "
-            f"{top1_same}, max |logit difference| {max_diff:.3g} (tolerance {rtol * scale:.3g})."
+            f"{onnx_path}: exported graph diverges from PyTorch on {len(x)} frames: top-1 differs on "
+            f"{disagree} (besides {ties} near-ties), max |logit difference| {max_diff:.3g} "
+            f"(tolerance {tolerance:.3g})."
         )
     return report
 

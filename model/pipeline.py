@@ -196,7 +196,9 @@ def step_export(ctx: RunContext) -> None:
     ctx.run.export.write_text(json.dumps({"verification": report}, indent=2) + "\n")
     write_io_json(io_description(ctx.run.onnx, ctx.recipe.net.name, data.describe()), ctx.run.io)
     ctx.say(f"[export] {ctx.run.onnx}: qonnx matches PyTorch on {report['frames']} frames "
-            f"(max |diff| {report['max_abs_diff']:.2g}); I/O description in {ctx.run.io}")
+            f"(max |diff| {report['max_abs_diff']:.2g}"
+            + (f"; {report['top1_near_ties']} top-1 near-ties broken the other way" if report["top1_near_ties"] else "")
+            + f"); I/O description in {ctx.run.io}")
 
 
 def step_cost(ctx: RunContext) -> None:

@@ -54,3 +54,17 @@ def test_verification_catches_a_graph_that_diverges(baseline, baseline_onnx, tmp
     frames = np.random.default_rng(1).normal(0, 0.7, (3, 2, 1024)).astype(np.float32)
     with pytest.raises(ExportMismatch, match="diverges"):
         verify_export(baseline, broken, frames)
+
+
+def test_a_near_tie_in_the_logits_is_not_a_divergence():
+    """Quantized logits tie exactly; another runtime's rounding may break the tie the other way (a 'ours'
+    export failed so: 15/16 top-1, max difference 5.7e-06). A flip between near-equal logits is reported as
+    a near-tie, and a flip between clearly different logits is still a disagreement."""
+    from model.export import top1_mismatches
+
+    ref = np.array([[1.0, 2.0, 2.0], [0.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
+    got = ref + np.array([[0.0, 0.0, 1e-6], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # row 0: the tie breaks to class 2
+    assert top1_mismatches(ref, got, tolerance=1e-4) == (0, 1)
+    got[1] = [0.0, 1.0, 3.0]  # row 1: class 2 wins by 2, far beyond the tolerance
+    assert top1_mismatches(ref, got, tolerance=1e-4) == (1, 1)
+    assert top1_mismatches(ref, ref, tolerance=1e-4) == (0, 0)
