@@ -192,11 +192,29 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, n_trials: 
     budget = n_trials or spec.n_trials or (grid_size if spec.sampler == "grid" else None)
     if budget is None:
         raise RecipeError("a sampled sweep needs n_trials (in the spec or --n-trials)")
+    requeue_failed(study, spec)
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     remaining = budget - done if spec.sampler == "grid" else budget
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(Exception,))
     return write_report(study, out)
+
+
+def requeue_failed(study, spec: SweepSpec) -> None:
+    """Queue again each failed trial that has not since completed or been queued: a trial that raised (a
+    bug fixed since, a full disk) reruns on the next `sweep run` and resumes from its run folder. Optuna's
+    grid sampler alone counts a failed grid point as visited and would never return to it."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    settled = [t.params for t in study.get_trials(deepcopy=False)
+               if t.state in (state.COMPLETE, state.WAITING, state.RUNNING)]
+    for t in study.get_trials(deepcopy=False):
+        if t.state == state.FAIL and t.params and t.params not in settled:
+            label = trial_recipe(spec, t.params)[0]
+            print(f"[sweep] trial {label} failed in an earlier run; queued again", file=sys.stderr)
+            study.enqueue_trial(t.params)
+            settled.append(t.params)
 
 
 def pareto_front(rows: list[dict]) -> list[dict]:

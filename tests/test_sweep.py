@@ -63,6 +63,39 @@ def test_grid_sweep_writes_table_and_plot_and_resumes(toy_h5, tmp_path, capsys):
     assert (out / "trials" / "net.args.w_bits=2" / "metrics.json").stat().st_mtime_ns == stamp
 
 
+def test_a_trial_that_raised_runs_again_on_the_next_sweep(toy_h5, tmp_path, monkeypatch, capsys):
+    """A trial that raised (here: once, as a since-fixed bug would) is failed, the sweep goes on, and the
+    next `sweep run` queues it again instead of counting its grid point as visited."""
+    from model import sweep
+
+    spec = {
+        "name": "flaky",
+        "set": {"data.path": str(toy_h5), "data.synthetic_frames_per_block": None,
+                "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 1, "train.max_frames_per_epoch": 128,
+                "train.batch_size": 128, "net.args.channels": [4, 8, 8, 8]},
+        "base": "model/recipes/demo.yaml",
+        "grid": {"net.args.w_bits": [2, 4]},
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sweep"
+    real_run_trial = sweep.run_trial
+
+    def broken_for_two_bits(spec, out, params, progress=True):
+        if params["net.args.w_bits"] == 0:  # Optuna holds the grid's indices: 0 is w_bits 2
+            raise RuntimeError("a bug, fixed before the next run")
+        return real_run_trial(spec, out, params, progress)
+
+    monkeypatch.setattr(sweep, "run_trial", broken_for_two_bits)
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert [r["trial"] for r in json.loads((out / "results.json").read_text())] == ["net.args.w_bits=4"]
+    monkeypatch.setattr(sweep, "run_trial", real_run_trial)
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    assert "net.args.w_bits=2 failed in an earlier run; queued again" in capsys.readouterr().err
+    rows = json.loads((out / "results.json").read_text())
+    assert sorted(r["trial"] for r in rows) == ["net.args.w_bits=2", "net.args.w_bits=4"]
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() plays the worker
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_a_dead_workers_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
