@@ -26,6 +26,7 @@ class PreparedData:
     test: np.ndarray
     kind: str  # "synthetic" | "radioml2018" | "radioml-schema"
     path: Path
+    generator: dict | None = None  # a synthetic file's SynthConfig: which generator its accuracies come from
 
     def describe(self) -> dict:
         """What every metrics file records about the data it came from."""
@@ -37,6 +38,7 @@ class PreparedData:
             "n_train": int(len(self.train)),
             "n_val": int(len(self.val)),
             "n_test": int(len(self.test)),
+            **({"synthetic_generator": self.generator} if self.generator else {}),
         }
 
 
@@ -68,22 +70,28 @@ def ensure_data_file(cfg: DataConfig, progress: bool = True) -> Path:
     return path
 
 
+def synthetic_generator(path: Path) -> dict | None:
+    """The generator settings a synthetic file records (None for real files and files without them)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        text = f.attrs.get("config") if SYNTHETIC_ATTR in f.attrs else None
+    return json.loads(text) if text else None
+
+
 def stale_generator_fields(path: Path) -> list[str]:
     """Generator settings in which a synthetic file differs from today's defaults (empty for real files).
 
     A file made before a calibration round keeps being reused by recipes that point at it; its accuracies
     are then not comparable with figures measured on the current generator.
     """
-    import h5py
-
     from model.synth import DEFAULT_CONFIG, SynthConfig
 
-    with h5py.File(path, "r") as f:
-        if SYNTHETIC_ATTR not in f.attrs or "config" not in f.attrs:
-            return []
-        text = f.attrs["config"]
+    recorded = synthetic_generator(path)
+    if recorded is None:
+        return []
     try:
-        made_with = SynthConfig.from_json(text)
+        made_with = SynthConfig.from_json(json.dumps(recorded))
     except (ValueError, TypeError):
         return ["config (unreadable)"]
     return [
@@ -123,7 +131,8 @@ def prepare_data(cfg: DataConfig, input_quant: dict | None, seed: int = 0, progr
     n_val = int(round(cfg.val_fraction * len(train)))
     val, train = np.sort(train[:n_val]), np.sort(train[n_val:])
     train = filter_by_snr(train, np.asarray(cache.snr_db), cfg.train_min_snr_db)
-    return PreparedData(cache=cache, train=train, val=val, test=np.sort(split.test), kind=data_kind(path), path=path)
+    return PreparedData(cache=cache, train=train, val=val, test=np.sort(split.test), kind=data_kind(path), path=path,
+                        generator=synthetic_generator(path))
 
 
 def write_data_json(data: PreparedData, path: Path) -> None:

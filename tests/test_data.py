@@ -111,10 +111,12 @@ def test_prepared_splits_are_disjoint_and_the_snr_filter_spares_the_test_set(toy
     assert not set(data.train) & set(data.test) and not set(data.val) & set(data.test)
     assert not set(data.train) & set(data.val)
     assert data.kind == "radioml-schema" and data.describe()["cache_encoding"] == "int8"
+    assert "synthetic_generator" not in data.describe()
 
 
 def test_a_synthetic_file_from_an_older_generator_is_named_when_reused(toy_h5, tmp_path, capsys):
     import dataclasses
+    import json
 
     from model.data import ensure_data_file, stale_generator_fields
     from model.synth import DEFAULT_CONFIG, write_synthetic_file
@@ -125,6 +127,8 @@ def test_a_synthetic_file_from_an_older_generator_is_named_when_reused(toy_h5, t
     assert stale_generator_fields(current) == [] and stale_generator_fields(toy_h5) == []
     assert stale_generator_fields(older) == [f"cfo_max=0.0001 (now {DEFAULT_CONFIG.cfo_max})"]
 
+    assert prepare_data(DataConfig(path=str(current), cache_dir=str(tmp_path / "cache")), Q8,
+                        progress=False).describe()["synthetic_generator"] == json.loads(DEFAULT_CONFIG.to_json())
     assert ensure_data_file(DataConfig(path=str(older))) == older  # reused, never deleted behind the user
     assert "cfo_max=0.0001" in capsys.readouterr().err and older.exists()
     ensure_data_file(DataConfig(path=str(current)))
