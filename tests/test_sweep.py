@@ -39,18 +39,24 @@ def test_hardware_row_reads_compile_reports():
                                     "hw_bram_18k": 3.0, "hw_dsp": 0.0, "hw_fits_board": True}
 
 
-def test_grid_sweep_writes_table_and_plot_and_resumes(toy_h5, tmp_path, capsys):
+def write_toy_grid_spec(toy_h5, tmp_path, name: str, frames_per_epoch: int):
+    """(spec file, output folder) of a two-point grid over the demo recipe's weight bits, on the toy file."""
     spec = {
-        "name": "tiny",
+        "name": name,
         "set": {"data.path": str(toy_h5), "data.synthetic_frames_per_block": None,
-                "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 1, "train.max_frames_per_epoch": 256,
-                "train.batch_size": 128, "net.args.channels": [4, 8, 8, 8]},
+                "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 1,
+                "train.max_frames_per_epoch": frames_per_epoch, "train.batch_size": 128,
+                "net.args.channels": [4, 8, 8, 8]},
         "base": "model/recipes/demo.yaml",
         "grid": {"net.args.w_bits": [2, 4]},
     }
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(spec))
-    out = tmp_path / "sweep"
+    return path, tmp_path / "sweep"
+
+
+def test_grid_sweep_writes_table_and_plot_and_resumes(toy_h5, tmp_path, capsys):
+    path, out = write_toy_grid_spec(toy_h5, tmp_path, "tiny", 256)
     assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
     rows = json.loads((out / "results.json").read_text())
     assert sorted(r["trial"] for r in rows) == ["net.args.w_bits=2", "net.args.w_bits=4"]
@@ -68,17 +74,7 @@ def test_a_trial_that_raised_runs_again_on_the_next_sweep(toy_h5, tmp_path, monk
     next `sweep run` queues it again instead of counting its grid point as visited."""
     from model import sweep
 
-    spec = {
-        "name": "flaky",
-        "set": {"data.path": str(toy_h5), "data.synthetic_frames_per_block": None,
-                "data.cache_dir": str(tmp_path / "cache"), "train.epochs": 1, "train.max_frames_per_epoch": 128,
-                "train.batch_size": 128, "net.args.channels": [4, 8, 8, 8]},
-        "base": "model/recipes/demo.yaml",
-        "grid": {"net.args.w_bits": [2, 4]},
-    }
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    out = tmp_path / "sweep"
+    path, out = write_toy_grid_spec(toy_h5, tmp_path, "flaky", 128)
     real_run_trial = sweep.run_trial
 
     def broken_for_two_bits(spec, out, params, progress=True):
