@@ -198,6 +198,8 @@ def step_export(ctx: RunContext) -> None:
     ctx.say(f"[export] {ctx.run.onnx}: qonnx matches PyTorch on {report['frames']} frames "
             f"(max |diff| {report['max_abs_diff']:.2g}"
             + (f"; {report['top1_near_ties']} top-1 near-ties broken the other way" if report["top1_near_ties"] else "")
+            + (f"; {report['rounding_boundary_frames']} rounding-boundary frames" if report["rounding_boundary_frames"]
+               else "")
             + f"); I/O description in {ctx.run.io}")
 
 
