@@ -140,8 +140,8 @@ def compare_logits(ref: np.ndarray, got: np.ndarray, rtol: float = 1e-4) -> dict
     """How two (n, classes) logit arrays of the same frames differ, and whether that is a divergence.
 
     Within rtol of the logit scale the frames match. A top-1 flip between two logits whose reference margin
-    is within twice the frame's own shift (at most a rounding-boundary shift) is a near-tie (quantized logits tie exactly, float rounding breaks
-    the tie either way); any other flip is a disagreement.
+    is within twice the frame's own shift (capped at a rounding-boundary shift) is a near-tie: quantized
+    logits tie exactly, and float rounding breaks the tie either way. Any other flip is a disagreement.
     """
     scale = max(1.0, float(np.abs(ref).max()))
     tolerance, boundary_tol = rtol * scale, BOUNDARY_RTOL * scale
