@@ -131,8 +131,8 @@ def prepare_data(cfg: DataConfig, input_quant: dict | None, seed: int = 0, progr
     n_val = int(round(cfg.val_fraction * len(train)))
     val, train = np.sort(train[:n_val]), np.sort(train[n_val:])
     train = filter_by_snr(train, np.asarray(cache.snr_db), cfg.train_min_snr_db)
-    return PreparedData(cache=cache, train=train, val=val, test=np.sort(split.test), kind=data_kind(path), path=path,
-                        generator=synthetic_generator(path))
+    return PreparedData(cache=cache, train=train, val=val, test=np.sort(split.test), kind=data_kind(path),
+                        path=path, generator=synthetic_generator(path))
 
 
 def write_data_json(data: PreparedData, path: Path) -> None:

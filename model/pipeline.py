@@ -195,12 +195,13 @@ def step_export(ctx: RunContext) -> None:
     report = verify_export(net, ctx.run.onnx, verification_frames(data, ctx.recipe.export.verify_frames))
     ctx.run.export.write_text(json.dumps({"verification": report}, indent=2) + "\n")
     write_io_json(io_description(ctx.run.onnx, ctx.recipe.net.name, data.describe()), ctx.run.io)
+    notes = [f"max |diff| {report['max_abs_diff']:.2g}"]
+    if report["top1_near_ties"]:
+        notes.append(f"{report['top1_near_ties']} top-1 near-ties broken the other way")
+    if report["rounding_boundary_frames"]:
+        notes.append(f"{report['rounding_boundary_frames']} rounding-boundary frames")
     ctx.say(f"[export] {ctx.run.onnx}: qonnx matches PyTorch on {report['frames']} frames "
-            f"(max |diff| {report['max_abs_diff']:.2g}"
-            + (f"; {report['top1_near_ties']} top-1 near-ties broken the other way" if report["top1_near_ties"] else "")
-            + (f"; {report['rounding_boundary_frames']} rounding-boundary frames" if report["rounding_boundary_frames"]
-               else "")
-            + f"); I/O description in {ctx.run.io}")
+            f"({'; '.join(notes)}); I/O description in {ctx.run.io}")
 
 
 def step_cost(ctx: RunContext) -> None:

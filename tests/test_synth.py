@@ -145,7 +145,8 @@ def test_the_default_fading_leaves_the_psk_orders_resolvable_and_round_1s_did_no
     of 16PSK frames unresolvable by the classical statistic at +20 dB; with today's K 10-30 dB almost none."""
     def separability(config):
         frames = [generate_frames(c, 20, 120, rng(7, i), config) for i, c in enumerate(("8PSK", "16PSK", "32PSK"))]
-        return nearest_centroid_accuracy(psk_order_statistics(np.concatenate(frames)), np.repeat(np.arange(3), 120))
+        labels = np.repeat(np.arange(3), 120)
+        return nearest_centroid_accuracy(psk_order_statistics(np.concatenate(frames)), labels)
 
     assert separability(DEFAULT_CONFIG).min() > 0.9
     assert separability(dataclasses.replace(DEFAULT_CONFIG, rician_k_db_range=(0.0, 20.0)))[1] < 0.85

@@ -10,9 +10,10 @@ Round 1 moved the carrier offset, the analog sources (message_bandwidth_range, a
 snr_bandwidth until the proxy matched the low-SNR half of the curve. Round 2 moved the fading
 (rician_k_db_range (0, 20) -> (10, 30)) and the carrier offset again (cfo_max 1e-4 -> 1e-5): under
 round 1's heavy fading a classical matched-filter statistic could not resolve a quarter of 16PSK frames even
-at +30 dB (model.synth.diagnostics, scripts/psk_separability.py), and the baseline's float twin did not learn
-16PSK/32PSK (two seeds), which the real baseline does not confuse (scripts/plateau_synth.py). Round 2 kept the proxy's
-curve within its noise from -20 to +8 dB and lifted its plateau. The generator of round 1 is
+at +30 dB (model.synth.diagnostics, scripts/psk_separability.py), and the baseline's float twin did not
+learn 16PSK/32PSK (two seeds), which the real baseline does not confuse (scripts/plateau_synth.py); on
+round 2's channel it did with one of two seeds. Round 2 kept the proxy's curve within its noise from -20
+to +8 dB and lifted its plateau. The generator of round 1 is
 scripts/calibrate_synth.py's `round1` variant; README says which figures were measured on it.
 """
 
