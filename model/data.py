@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -91,13 +91,13 @@ def stale_generator_fields(path: Path) -> list[str]:
     if recorded is None:
         return []
     try:
-        made_with = SynthConfig.from_json(json.dumps(recorded))
+        made_with = SynthConfig.from_dict(recorded)
     except (ValueError, TypeError):
         return ["config (unreadable)"]
     return [
-        f"{name}={getattr(made_with, name)} (now {getattr(DEFAULT_CONFIG, name)})"
-        for name in DEFAULT_CONFIG.__dataclass_fields__
-        if getattr(made_with, name) != getattr(DEFAULT_CONFIG, name)
+        f"{f.name}={getattr(made_with, f.name)} (now {getattr(DEFAULT_CONFIG, f.name)})"
+        for f in fields(SynthConfig)
+        if getattr(made_with, f.name) != getattr(DEFAULT_CONFIG, f.name)
     ]
 
 

@@ -151,11 +151,12 @@ def compare_logits(ref: np.ndarray, got: np.ndarray, rtol: float = 1e-4) -> dict
     differ = ref_top != got_top
     shift = np.clip(frame_diff, tolerance, boundary_tol)  # how far this frame's logits may have moved
     tie = differ & (ref[rows, ref_top] - ref[rows, got_top] <= 2 * shift)
+    disagree = differ & ~tie
     boundary = (frame_diff > tolerance) & (frame_diff <= boundary_tol)
-    diverges = bool((differ & ~tie).any() or (frame_diff > boundary_tol).any()
+    diverges = bool(disagree.any() or (frame_diff > boundary_tol).any()
                     or boundary.sum() > max(1, int(len(ref) * MAX_BOUNDARY_SHARE)))
     return {"frames": int(len(ref)), "top1_agreement": float(np.mean(~differ)),
-            "top1_disagreements": int((differ & ~tie).sum()), "top1_near_ties": int(tie.sum()),
+            "top1_disagreements": int(disagree.sum()), "top1_near_ties": int(tie.sum()),
             "rounding_boundary_frames": int(boundary.sum()), "max_abs_diff": float(frame_diff.max(initial=0.0)),
             "tolerance": tolerance, "diverges": diverges}
 

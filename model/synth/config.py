@@ -66,7 +66,7 @@ class SynthConfig:
     rician_k_db_range: tuple[float, float] = (10.0, 30.0)
     """Rician K factor of the direct path in dB, per frame: 0 dB is heavy fading, 30 dB nearly a clean line.
     Calibration round 2 moved it from (0, 20), under which a classical statistic could not resolve a quarter
-    of 16PSK frames and the baseline's layers never learnt the PSK orders (see the module docstring)."""
+    of 16PSK frames and the baseline's float twin did not learn 16/32PSK (see the module docstring)."""
 
     # --- noise -------------------------------------------------------------------------------------------
     snr_bandwidth: float = 0.5
@@ -111,7 +111,11 @@ class SynthConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "SynthConfig":
-        raw = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "SynthConfig":
+        """The inverse of asdict (JSON lists back to tuples); unknown fields are an error."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
