@@ -30,7 +30,7 @@ DEPLOY_ARGS  = $(strip $(MODEL) --board $(DEPLOY_BOARD) $(if $(BUILD),--build $(
 # `make sweep`: a sweep spec (sweeps/*.yaml); its study, trials and table go to runs/sweeps/<spec name>.
 SPEC        ?= sweeps/compare.yaml
 
-.PHONY: help setup driver-setup demo test train sweep bench compile bitstream deploy yardstick clean
+.PHONY: help setup driver-setup demo test train sweep bench compile rtlsim bitstream deploy yardstick clean
 
 help:
 	@echo "make demo     synthetic data -> train compact model -> evaluate -> export -> cost (runs/demo/)"
@@ -42,6 +42,8 @@ help:
 	@echo "make bench    loader and generator throughput figures"
 	@echo "make compile  MODEL=<run folder or .onnx> BOARD=zcu104 [TARGET_FPS=..|FOLDING=<json>] [BUDGET=lut=0.7]"
 	@echo "              -> hw/builds/<model>-<board>/ (steps, folding.json, sources, report.md/json)"
+	@echo "make rtlsim   MODEL=<run folder, .onnx or build folder> [FRAMES=8]: the stitched accelerator's RTL in"
+	@echo "              Verilator: bit-exact against the golden output, FIFOs sized, measured cycles per frame"
 	@echo "make bitstream  the same, then finn-plus's builder (needs Vivado; says what is missing otherwise)"
 	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host>] [BUILD=<build folder>] [DATA=<file.h5>]"
 	@echo "              [PER_BLOCK=K] [SNRS=30,10] -> hardware (or emulation) against software report"
@@ -87,6 +89,9 @@ bench: $(STAMP)
 
 compile: $(STAMP)
 	$(PY) -m compile.build compile $(COMPILE_ARGS)
+
+rtlsim: $(STAMP)
+	$(PY) -m compile.build rtlsim $(COMPILE_ARGS) $(if $(FRAMES),--frames $(FRAMES))
 
 bitstream: $(STAMP)
 	$(PY) -m compile.build bitstream $(COMPILE_ARGS)

@@ -2,10 +2,13 @@
 
   compile MODEL      run folder (runs/<name>/) or .onnx -> build folder hw/builds/<name>-<board>/
   bitstream MODEL    compile (unless --reuse), then finn-plus's builder where Vivado exists
+  rtlsim MODEL|BUILD compile (unless BUILD is a finished build folder), then simulate the stitched
+                     accelerator's RTL with Verilator: bit-exact check, FIFO sizing, measured cycles
   report BUILD_DIR   print a build's report (--json for scripts)
   boards             list the board definitions (hw/boards/*.yaml)
   steps              list the step names
-Exit status: 0 ok, 1 a step or its verification failed, 2 usage, 3 tools missing (bitstream).
+Exit status: 0 ok, 1 a step, its verification or the RTL simulation failed, 2 usage, 3 tools missing
+(bitstream: Vivado; rtlsim: Verilator).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import sys
 from pathlib import Path
 
 from .boards import board_files, load_board
-from .config import Budget, make_config
+from .config import Budget, config_from_build, is_build_folder, make_config
 from .steps import STEP_NAMES
 
 
@@ -66,6 +69,39 @@ def _print_report(out_dir: Path, as_json: bool) -> int:
     return 0
 
 
+def _rtlsim(a, cfg, log) -> int:
+    from .rtlsim.accelerator import RtlsimMismatch, simulate_accelerator
+    from .rtlsim.sim import SimulationError
+    from .rtlsim.verilator import VerilatorBuildError, VerilatorMissing
+    from .runner import run_build
+    from .steps import StepError
+    from .verify import VerificationError
+
+    try:
+        if not is_build_folder(a.model):
+            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
+            run_build(cfg, log=log)
+        sec = simulate_accelerator(cfg, frames=a.frames, size_fifos=not a.no_size_fifos,
+                                   ready_prob=a.ready_prob, seed=a.seed, log=log)
+    except VerilatorMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (StepError, VerificationError, RtlsimMismatch, SimulationError, VerilatorBuildError,
+            NotImplementedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.json:
+        return _print_report(cfg.out_dir, True)
+    log(f"RTL simulation ({sec['label']}): {sec['cycles_per_frame']:,.1f} cycles/frame "
+        f"({sec['cycles_per_frame_vs_estimate']:.4f} x the estimate), {sec['frames_per_s']:,.0f} frames/s, "
+        f"latency {sec['latency_cycles']:,} cycles, bit-exact on {sec['frames']} frames; report: "
+        f"{cfg.out_dir / 'report.md'}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compile.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +110,14 @@ def main(argv=None) -> int:
     pb = sub.add_parser("bitstream", help="full flow via finn-plus's builder (needs Vivado)")
     _common(pb)
     pb.add_argument("--reuse", action="store_true", help="use the existing build folder's artefacts")
+    ps = sub.add_parser("rtlsim", help="RTL simulation of the stitched accelerator (Verilator)")
+    _common(ps)
+    ps.add_argument("--frames", type=int, default=8,
+                    help="frames streamed back to back (the build's verification frames, in turn)")
+    ps.add_argument("--no-size-fifos", action="store_true", help="skip FIFO sizing by simulation")
+    ps.add_argument("--ready-prob", type=float, default=0.5,
+                    help="output ready probability of the random back-pressure check (default 0.5)")
+    ps.add_argument("--seed", type=int, default=0, help="seed of the random back-pressure")
     pr = sub.add_parser("report", help="print a build's report")
     pr.add_argument("build_dir")
     pr.add_argument("--json", action="store_true")
@@ -97,7 +141,7 @@ def main(argv=None) -> int:
     from .verify import VerificationError
 
     try:
-        cfg = _config(a)
+        cfg = _config(a) if not (a.cmd == "rtlsim" and is_build_folder(a.model)) else config_from_build(a.model)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -110,6 +154,8 @@ def main(argv=None) -> int:
         except ToolsMissing as e:
             print(str(e), file=sys.stderr)
             return 3
+    if a.cmd == "rtlsim":
+        return _rtlsim(a, cfg, log)
     try:
         if a.cmd == "compile" or not getattr(a, "reuse", False):
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")

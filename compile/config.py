@@ -172,3 +172,20 @@ def make_config(
         clock_mhz=float(clock_mhz or b.clock_mhz),
         **kwargs,
     )
+
+
+def is_build_folder(path: str | Path) -> bool:
+    """A folder `make compile` wrote (it holds build_config.json and accelerator.json)."""
+    p = Path(path)
+    return p.is_dir() and (p / "build_config.json").is_file() and (p / "accelerator.json").is_file()
+
+
+def config_from_build(build_dir: str | Path) -> BuildConfig:
+    """The configuration a build folder was made with (build_config.json), pointing at that folder."""
+    build_dir = Path(build_dir)
+    d = json.loads((build_dir / "build_config.json").read_text())
+    model = Path(d["model_path"])
+    if not model.is_file():
+        raise FileNotFoundError(f"{build_dir} was built from {model}, which no longer exists")
+    return make_config(model, board=d["board"]["name"], out_dir=build_dir, clock_mhz=d["clock_mhz"],
+                       verify_frames=d["verify_frames"], verify_seed=d["verify_seed"])

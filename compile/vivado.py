@@ -6,6 +6,15 @@ package are finn-plus's: we write a DataflowBuildConfig (bitstream/finn_flow.yam
 finn-plus's default steps from step_assign_ddr_weight_offsets on, and run its `finn build` CLI on the
 artefact of our estimate_reports step (folded, bit widths minimised, already partitioned).
 
+Two things of ours travel with it:
+- the overlaid finn-rtllib (compile/rtllib.py): a finn-plus settings file (bitstream/finn_settings.yaml,
+  passed as FINN_SETTINGS) points its `finn_rtllib` at the build's patched copy, so the bitstream is
+  made from the same RTL that `make rtlsim` simulated;
+- FIFO depths sized by `make rtlsim` (folding.json's inFIFODepths/outFIFODepths): they are applied to
+  the handed-over model (bitstream/handoff.onnx), and finn-plus inserts its FIFOs with those depths
+  without a sizing run of its own (auto_fifo_strategy force_minimal_fifos, which keeps the depths the
+  layers ask for). Without sized depths finn-plus sizes the FIFOs itself, by simulation with xsim.
+
 Without Vivado the flow stops before calling it, with a message that says what is missing; nothing
 is faked.
 """
@@ -58,9 +67,24 @@ def finn_default_tail() -> list[str]:
     return steps[steps.index(HANDOFF_FROM):]
 
 
+FIFO_ATTRS = ("inFIFODepths", "outFIFODepths")
+
+
+def sized_fifo_depths(cfg: BuildConfig) -> dict:
+    """The FIFO depth attributes `make rtlsim` wrote into folding.json, per layer (empty if none)."""
+    from .folding import load_folding
+
+    if not cfg.folding_path.is_file():
+        return {}
+    fold = load_folding(cfg.folding_path)
+    return {name: {a: v for a, v in attrs.items() if a in FIFO_ATTRS}
+            for name, attrs in fold.items() if name != "Defaults" and any(a in FIFO_ATTRS for a in attrs)}
+
+
 def flow_config(cfg: BuildConfig, out_dir: Path) -> dict:
     """A finn-plus DataflowBuildConfig (YAML-able) for the post-estimate flow on our artefact."""
     shell = {"vivado_zynq": "vivado_zynq", "vitis_alveo": "vitis_alveo"}[cfg.board.shell]
+    fifo = {"auto_fifo_strategy": "force_minimal_fifos"} if sized_fifo_depths(cfg) else {}
     return {
         "output_dir": str(out_dir.resolve()),
         "synth_clk_period_ns": cfg.clock_period_ns,
@@ -73,7 +97,34 @@ def flow_config(cfg: BuildConfig, out_dir: Path) -> dict:
         "steps": finn_default_tail(),
         "generate_outputs": ["estimate_reports", "stitched_ip", "rtlsim_performance", "bitfile",
                              "pynq_driver", "deployment_package"],
+        **fifo,
     }
+
+
+def write_settings(cfg: BuildConfig, d: Path) -> Path:
+    """finn-plus's settings file for the flow: its finn_rtllib is the build's overlaid copy."""
+    from .rtllib import overlaid_rtllib
+
+    path = d / "finn_settings.yaml"
+    rtllib = overlaid_rtllib(cfg.out_dir / "rtllib").resolve()
+    path.write_text(yaml.safe_dump({"finn_rtllib": str(rtllib)}))
+    return path
+
+
+def write_handoff(cfg: BuildConfig, model_path: Path, d: Path) -> Path:
+    """The artefact finn-plus continues from, with the FIFO depths make rtlsim sized (if any)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from .folding import apply_folding
+
+    sized = sized_fifo_depths(cfg)
+    if not sized:
+        return model_path
+    model = ModelWrapper(str(model_path))
+    apply_folding(model, sized, strict=True)
+    out = d / "handoff.onnx"
+    model.save(str(out))
+    return out
 
 
 def write_flow_config(cfg: BuildConfig) -> tuple[Path, Path]:
@@ -90,7 +141,8 @@ def write_flow_config(cfg: BuildConfig) -> tuple[Path, Path]:
     path = d / "finn_flow.yaml"
     path.write_text(yaml.safe_dump(flow_config(cfg, d / "finn_output"), sort_keys=False))
     DataflowBuildConfig.construct_from(path)  # raises on keys finn-plus does not know
-    return path, model
+    write_settings(cfg, d)
+    return path, write_handoff(cfg, model, d)
 
 
 def check_tools(cfg: BuildConfig) -> None:
@@ -118,8 +170,9 @@ def run_bitstream(cfg: BuildConfig, log=print) -> Path:
     check_tools(cfg)
     flow, model = write_flow_config(cfg)
     cmd = ["finn", "build", str(flow), str(model), "--batch", "--accept-defaults"]
-    log("running: " + " ".join(cmd))
-    subprocess.run(cmd, check=True, cwd=str(cfg.out_dir))
+    env = dict(os.environ, FINN_SETTINGS=str((flow.parent / "finn_settings.yaml").resolve()))
+    log("running: FINN_SETTINGS=" + env["FINN_SETTINGS"] + " " + " ".join(cmd))
+    subprocess.run(cmd, check=True, cwd=str(cfg.out_dir), env=env)
     out = cfg.out_dir / "bitstream" / "finn_output"
     log(f"finn-plus build finished: {out} (bitfile/, driver/, deploy/)")
     return out

@@ -1,0 +1,185 @@
+"""`compile.build rtlsim`: the whole accelerator in RTL simulation, bit-exact, FIFOs sized, cycles measured.
+
+1. Stitch the build's last accelerator artefact as finn-plus's builder would (stitch.py: width
+   converters, FIFOs), every FIFO one frame deep, verilate it (the sizing design).
+2. Stream the build's verification frames back to back (as input codes, channels last, exactly what
+   the driver sends), compare every output word with the build's golden integer output, and read each
+   FIFO's maximum occupancy.
+3. FIFO sizing, as FINN's does with xsim: each FIFO gets the depth it reached (at least 2), the sized
+   design is verilated, run again at full rate (its cycles per frame must stay those of step 2) and
+   once more under random back-pressure at its output; both bit-exact. The depths go into
+   folding.json (`inFIFODepths`/`outFIFODepths` of the layer each FIFO feeds or follows), which
+   `make bitstream` hands to finn-plus.
+
+Measured: cycles per frame in steady state (spacing of the last frames' final output beats),
+latency (first input beat to first output beat of frame 0), frames/s at the build's clock. They are
+logic only: no DMA shell, no timing closure.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..config import BuildConfig
+from .sim import RunResult, Simulator
+from .stitch import FifoSite, fifo_resources, stitched_model
+
+LABEL = "RTL simulation: logic only, no DMA shell, no timing closure"
+STEADY_MIN_FRAMES = 2
+
+
+class RtlsimMismatch(RuntimeError):
+    pass
+
+
+def reference_frames(cfg: BuildConfig, frames: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Accelerator input codes (channels last) and golden integer outputs for `frames` frames: the
+    build's verification frames (verify/), repeated in turn when more frames are asked for. Also
+    returns how many distinct frames there are."""
+    ref, gold = cfg.verify_dir / "reference.npz", cfg.verify_dir / "golden_partition.npz"
+    if not ref.is_file() or not gold.is_file():
+        raise FileNotFoundError(f"{cfg.verify_dir} has no reference frames or golden output: compile with "
+                                "verification on (the default) before simulating")
+    codes = np.load(ref)["codes"]  # (n, C, L)
+    golden = np.load(gold)["int_out"]
+    info = json.loads((cfg.out_dir / "accelerator.json").read_text())
+    shape = info["input"]["accelerator_shape"]
+    n, c, length = codes.shape
+    if shape[-1] == c:  # channels last, as host.pre makes it
+        x = np.stack([codes[i].T.reshape(shape[1:]) for i in range(n)])
+    else:
+        x = codes.reshape(n, *shape[1:])
+    idx = np.arange(frames) % n
+    return x[idx], golden[idx], n
+
+
+def _steady_cycles_per_frame(res: RunResult) -> float:
+    ends = res.frame_out_end()
+    if len(ends) < STEADY_MIN_FRAMES:
+        return float(ends[-1] - res.in_cycles[0])
+    tail = ends[len(ends) // 2:] if len(ends) >= 4 else ends
+    return float(np.diff(tail).mean())
+
+
+def _compare(res: RunResult, golden: np.ndarray, what: str) -> None:
+    got = res.output.reshape(golden.shape[0], -1)
+    want = golden.reshape(golden.shape[0], -1)
+    bad = np.argwhere(got != want)
+    if len(bad) or res.extra_out_beats:
+        if len(bad):
+            f, i = bad[0]
+            raise RtlsimMismatch(f"{what}: frame {f} differs from the golden output first at element {i} "
+                                 f"(RTL {got[f, i]:g}, golden {want[f, i]:g}); {len(bad)} elements differ")
+        raise RtlsimMismatch(f"{what}: {res.extra_out_beats} output beats more than expected")
+
+
+def _fold_input(sim: Simulator, x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], *sim.info["ishape_folded"][1:])
+
+
+def _run(model, work: Path, cfg, x, golden, what, log, **kw) -> tuple[Simulator, RunResult]:
+    from finn.util.settings import get_settings
+
+    t0 = time.time()
+    sim = Simulator.build(model, None, work, get_settings().finn_rtllib, log=log)
+    t1 = time.time()
+    res = sim.run(_fold_input(sim, x), **kw)
+    _compare(res, golden, what)
+    log(f"[rtlsim] {what}: bit-exact on {x.shape[0]} frames, {_steady_cycles_per_frame(res):,.1f} cycles/frame "
+        f"(verilate {t1 - t0:.0f} s, simulate {time.time() - t1:.1f} s)")
+    return sim, res
+
+
+def _save_depths(cfg: BuildConfig, depths: dict[FifoSite, int]) -> None:
+    """Sized depths into folding.json, as the FIFO depth attributes of the layers around each FIFO."""
+    from ..folding import load_folding, save_folding
+
+    fold = load_folding(cfg.folding_path) if cfg.folding_path.is_file() else {"Defaults": {}}
+    lists: dict[tuple[str, str], dict[int, int]] = {}
+    for site, d in depths.items():
+        lists.setdefault((site.node, site.attr), {})[site.index] = int(d)
+    for (node, attr), by_index in lists.items():
+        n = max(by_index) + 1
+        fold.setdefault(node, {})[attr] = [by_index.get(i, 2) for i in range(n)]
+    save_folding(fold, cfg.folding_path)
+
+
+def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = True, ready_prob: float = 0.5,
+                         seed: int = 0, log=print) -> dict:
+    """Steps 1-3 above; returns the report's `rtlsim` section (also written into report.json/md)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from ..emulate import latest_accelerator
+    from ..finnenv import init_finn
+    from ..report import add_rtlsim_section
+
+    if frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {frames}")
+    init_finn(cfg.codegen_dir)
+    artefact = latest_accelerator(cfg.out_dir)
+    model = ModelWrapper(str(artefact))
+    x, golden, distinct = reference_frames(cfg, frames)
+    part, period = cfg.board.part, cfg.clock_period_ns
+    work = cfg.out_dir / "rtlsim"
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    est_cpf, est_lat = rep["throughput"]["cycles_per_frame"], rep["latency"]["cycles"]
+
+    deep, sites = stitched_model(model, part, period, "frame")
+    deep_depths = {sites[n.name]: int(_depth(n)) for n in _fifos(deep)}
+    _, res = _run(deep, work / "deep", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log)
+    measured = res
+    section = {"label": LABEL, "artefact": str(artefact.relative_to(cfg.out_dir)), "frames": frames,
+               "distinct_frames": distinct, "bit_exact": True}
+    sized_depths = None
+    if size_fifos:
+        sized_depths = {sites[name]: max(2, int(c)) for name, c in res.fifo_maxcount.items()}
+        target = _steady_cycles_per_frame(res)
+        for attempt in range(3):
+            sized, _ = stitched_model(model, part, period, sized_depths)
+            sim, res2 = _run(sized, work / "sized", cfg, x, golden, "FIFOs sized", log)
+            if _steady_cycles_per_frame(res2) <= target * 1.001:
+                break
+            log(f"[rtlsim] sized FIFOs slowed the design down; adding slack (round {attempt + 1})")
+            sized_depths = {s: d + max(1, d // 4) for s, d in sized_depths.items()}
+        else:
+            raise RtlsimMismatch("FIFO sizing: the sized design stays slower than the deep one")
+        bp = sim.run(_fold_input(sim, x), ready_prob=ready_prob, seed=seed)
+        _compare(bp, golden, f"FIFOs sized, random back-pressure (output ready {ready_prob:.0%})")
+        log(f"[rtlsim] FIFOs sized, random back-pressure (output ready {ready_prob:.0%}): bit-exact on {frames} frames")
+        _save_depths(cfg, sized_depths)
+        measured = res2
+        section["fifo_sizing"] = {
+            "method": "each FIFO's maximum occupancy in the one-frame-deep design, at least 2",
+            "depths": {s.label(): d for s, d in sized_depths.items()},
+            "initial_depths": {s.label(): d for s, d in deep_depths.items()},
+            "estimate_sized": fifo_resources(sized, part),
+            "estimate_initial": fifo_resources(deep, part),
+            "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
+            "written_to": "folding.json",
+        }
+    cpf = _steady_cycles_per_frame(measured)
+    latency = int(measured.out_cycles[0] - measured.in_cycles[0])
+    clock_hz = cfg.clock_mhz * 1e6
+    section.update({
+        "cycles_per_frame": cpf,
+        "latency_cycles": latency,
+        "frames_per_s": clock_hz / cpf,
+        "latency_us": latency / clock_hz * 1e6,
+        "estimate": {"cycles_per_frame": est_cpf, "latency_cycles": est_lat},
+        "cycles_per_frame_vs_estimate": cpf / est_cpf,
+    })
+    add_rtlsim_section(cfg.out_dir, section)
+    return section
+
+
+def _fifos(model):
+    return [n for n in model.graph.node if n.op_type.startswith("StreamingFIFO")]
+
+
+def _depth(node) -> int:
+    from qonnx.custom_op.registry import getCustomOp
+
+    return int(getCustomOp(node).get_nodeattr("depth"))
