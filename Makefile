@@ -45,7 +45,7 @@ help:
 	@echo "make rtlsim   MODEL=<run folder, .onnx or build folder> [FRAMES=8]: the stitched accelerator's RTL in"
 	@echo "              Verilator: bit-exact against the golden output, FIFOs sized, measured cycles per frame"
 	@echo "make bitstream  the same, then finn-plus's builder (needs Vivado; says what is missing otherwise)"
-	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host>] [BUILD=<build folder>] [DATA=<file.h5>]"
+	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host> | rtlsim] [BUILD=<build folder>] [DATA=<file.h5>]"
 	@echo "              [PER_BLOCK=K] [SNRS=30,10] -> hardware (or emulation) against software report"
 	@echo "make driver-setup  create $(DRIVER_VENV) (numpy<2, finn-plus-driver; the board's environment)"
 	@echo "make yardstick  finn-examples VGG10 w4a4 on ZCU104: its folding vs our estimates and search"

@@ -1,6 +1,6 @@
 """The accelerator of a build folder, executed in software: the emulator behind driver/'s emulation backend.
 
-    python -m compile.emulate <build folder> [--artefact steps/NN_<step>.onnx]
+    python -m compile.emulate <build folder> [--artefact steps/NN_<step>.onnx] [--backend python|rtlsim]
 
 It plays the board's part for a driver that has no board. driver/ (numpy < 2, no torch) cannot import
 finn-plus (which imports torch and needs numpy 2), so it starts this worker in the compile environment
@@ -17,9 +17,14 @@ and talks to it over a pipe, as it talks to the accelerator over DMA on a board:
   buffer an output DMA would write; or {"ok": false, "error": "..."} (the worker carries on);
 - {"op": "quit"} ends it.
 
-The worker unpacks with finn-plus's own data packing (the compiler side of the convention the
-board driver mirrors), executes every frame with FINN's Python execution of each HW layer (as
-compile/verify.py does: HLS/RTL variants run as their generic layer), and packs the result.
+Backends:
+- python (default): the worker unpacks with finn-plus's own data packing (the compiler side of the
+  convention the board driver mirrors), executes every frame with FINN's Python execution of each HW
+  layer (as compile/verify.py does: HLS/RTL variants run as their generic layer), and packs the result.
+- rtlsim: the packed buffer streams, beat by beat, through the verilated RTL of the stitched
+  accelerator (compile/rtlsim/: the layers' generated RTL, FINN's width converters, FIFOs at the depths
+  `make rtlsim` sized, else InsertFIFO's), exactly as the DMA engine would stream it; each answer also
+  carries the clock cycles the batch took ("cycles"), from the first input beat to the last output beat.
 Anything the graph prints goes to stderr: stdout carries only the protocol.
 """
 from __future__ import annotations
@@ -116,6 +121,49 @@ class Emulator:
         return np.ascontiguousarray(finnpy_to_packed_bytearray(out, self.odt, **FLAGS))
 
 
+class RtlEmulator:
+    """The stitched accelerator's RTL, verilated; the same execute() as Emulator, plus cycle counts."""
+
+    execution = ("RTL simulation (Verilator) of the stitched accelerator: the layers' generated RTL with "
+                 "FINN's width converters and FIFOs; logic only, no DMA shell, no timing closure")
+
+    def __init__(self, build_dir: Path, artefact: Path, log=lambda m: print(m, file=sys.stderr)):
+        from qonnx.core.modelwrapper import ModelWrapper
+
+        from finn.util.settings import get_settings
+
+        from .config import config_from_build
+        from .rtlsim.sim import Simulator
+        from .rtlsim.stitch import stitched_model
+        from .vivado import sized_fifo_depths
+        from .folding import apply_folding
+
+        cfg = config_from_build(build_dir)
+        self.artefact = artefact
+        model = ModelWrapper(str(artefact))
+        self.shapes = io_shape_dict(model)
+        sized = sized_fifo_depths(cfg)
+        if sized:
+            apply_folding(model, sized, strict=True)
+        # the same folder as make rtlsim's sized design: an unchanged design is not verilated again
+        work = cfg.out_dir / "rtlsim" / "sized"
+        stitched, _ = stitched_model(model, cfg.board.part, cfg.clock_period_ns, work / "gen", None)
+        self.sim = Simulator.build(stitched, None, work, get_settings().finn_rtllib, log=log)
+        self.clock_mhz = cfg.clock_mhz
+        self.fifo_depths = "sized by make rtlsim" if sized else "InsertFIFO's (not sized: run make rtlsim)"
+        self.last_cycles = 0
+
+    def execute(self, packed: np.ndarray) -> np.ndarray:
+        s = self.shapes
+        n = packed.shape[0]
+        want = (n, *s["ishape_packed"][0][1:])
+        if packed.dtype != np.uint8 or tuple(packed.shape) != want:
+            raise ValueError(f"packed input is {packed.dtype} {tuple(packed.shape)}, expected uint8 {want}")
+        res = self.sim.run_packed(packed, n)
+        self.last_cycles = int(res.out_cycles[-1] - res.in_cycles[0] + 1)
+        return np.ascontiguousarray(res.output.reshape(n, *s["oshape_packed"][0][1:]))
+
+
 def npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
@@ -130,7 +178,7 @@ def _reply(proto, header: dict, array: np.ndarray | None = None) -> None:
     proto.flush()
 
 
-def serve(build_dir: Path, artefact: Path | None) -> int:
+def serve(build_dir: Path, artefact: Path | None, backend: str = "python") -> int:
     # the protocol owns the original stdout; anything printed (FINN's messages) goes to stderr
     proto = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -143,16 +191,19 @@ def serve(build_dir: Path, artefact: Path | None) -> int:
             raise FileNotFoundError(f"{build_dir} is not a build folder (no accelerator.json): make compile first")
         init_finn(build_dir / "codegen")
         art = artefact if artefact is not None else latest_accelerator(build_dir)
-        emu = Emulator(art)
+        emu = RtlEmulator(build_dir, art) if backend == "rtlsim" else Emulator(art)
     except Exception as e:  # report why, then stop: there is nothing to serve
         import traceback
 
         traceback.print_exc()
         _reply(proto, {"ready": False, "error": f"{type(e).__name__}: {e}"})
         return 2
-    _reply(proto, {"ready": True, "format": PROTOCOL, "artefact": str(art.resolve()),
-                   "build": str(build_dir.resolve()), "io_shape_dict": emu.shapes,
-                   "execution": "finn-plus Python execution of each HW layer (generic op of HLS/RTL variants)"})
+    hello = {"ready": True, "format": PROTOCOL, "artefact": str(art.resolve()), "backend": backend,
+             "build": str(build_dir.resolve()), "io_shape_dict": emu.shapes,
+             "execution": "finn-plus Python execution of each HW layer (generic op of HLS/RTL variants)"}
+    if backend == "rtlsim":
+        hello.update(execution=emu.execution, clock_mhz=emu.clock_mhz, fifo_depths=emu.fifo_depths)
+    _reply(proto, hello)
     while True:
         line = inp.readline()
         if not line:
@@ -179,7 +230,10 @@ def serve(build_dir: Path, artefact: Path | None) -> int:
             traceback.print_exc()
             _reply(proto, {"ok": False, "error": f"{type(e).__name__}: {e}"})
             continue
-        _reply(proto, {"ok": True, "seconds": time.perf_counter() - t0}, out)
+        answer = {"ok": True, "seconds": time.perf_counter() - t0}
+        if backend == "rtlsim":
+            answer["cycles"] = emu.last_cycles
+        _reply(proto, answer, out)
 
 
 def main(argv=None) -> int:
@@ -187,9 +241,11 @@ def main(argv=None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("build_dir", help="a build folder written by `make compile`")
     ap.add_argument("--artefact", default=None, help="accelerator graph to run (default: the build's last)")
+    ap.add_argument("--backend", choices=["python", "rtlsim"], default="python",
+                    help="python: FINN's Python execution; rtlsim: the verilated stitched accelerator")
     a = ap.parse_args(argv)
     build = Path(a.build_dir)
-    return serve(build, Path(a.artefact) if a.artefact else None)
+    return serve(build, Path(a.artefact) if a.artefact else None, a.backend)
 
 
 if __name__ == "__main__":

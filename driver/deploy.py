@@ -2,6 +2,7 @@
 
     python -m driver.deploy runs/<name> --board <[user@]host[:port]>   # on the board
     python -m driver.deploy runs/<name> --board emulate                # here, in emulation
+    python -m driver.deploy runs/<name> --board rtlsim                 # here, on the simulated RTL
 
 Board: the deployment package (meta/: io.json, accelerator.json, report.json, cost.json, frames.npz;
 bitfile/: finn-plus's bitfile and hwh; driver/: its settings.json; code/driver/: this package; run.sh)
@@ -14,6 +15,11 @@ Emulation (no board, or --board emulate, or a board type such as zcu104): the sa
 assembled, the commands a board deployment would run are printed, and driver.run runs here with the
 emulation backend (the build's accelerator executed by finn-plus in the compile environment) on a
 named subset of the test split. Its report says EMULATION throughout.
+
+RTL simulation (--board rtlsim): the same, with the verilated RTL of the stitched accelerator
+(compile/rtlsim/, FIFOs as `make rtlsim` sized them) behind the driver instead of finn-plus's Python
+execution; fast enough for the whole test split, which is its default. Its report says RTL
+SIMULATION and gives throughput and latency in simulated cycles at the build's clock.
 
 Exit status: 0 done, 2 usage/metadata/data error, 3 no bitfile for a board, 4 the accelerator or
 emulator failed, 5 the board did not answer or the remote run failed.
@@ -38,6 +44,7 @@ from .meta import BitfileMissing, MetadataError, ModelIO
 
 REPO = Path(__file__).resolve().parents[1]
 EMULATE = "emulate"
+RTLSIM = "rtlsim"
 
 
 class BoardUnreachable(RuntimeError):
@@ -51,16 +58,24 @@ class Target:
     host: str | None = None  # [user@]host; None: emulation
     port: int | None = None
     board_type: str | None = None
+    rtlsim: bool = False  # emulated on the verilated RTL instead of finn-plus's Python execution
 
     @property
     def emulated(self) -> bool:
         return self.host is None
+
+    @property
+    def backend(self) -> str:
+        """driver.run's --backend for this target."""
+        return "board" if not self.emulated else RTLSIM if self.rtlsim else "emulation"
 
     @classmethod
     def parse(cls, text: str | None, boards_dir: Path = REPO / "hw" / "boards") -> "Target":
         t = (text or "").strip()
         if t in ("", EMULATE):
             return cls()
+        if t == RTLSIM:
+            return cls(rtlsim=True)
         if (boards_dir / f"{t}.yaml").is_file():  # a board type (BOARD=zcu104 is compile's meaning)
             return cls(board_type=t)
         m = re.fullmatch(r"((?:[^@\s:]+@)?(?:\[[0-9a-fA-F:]+\]|[^@\s:\[\]]+))(?::(\d+))?", t)
@@ -69,7 +84,9 @@ class Target:
         return cls(host=m.group(1), port=int(m.group(2)) if m.group(2) else None)
 
     def __str__(self) -> str:
-        return EMULATE if self.emulated else f"{self.host}{':' + str(self.port) if self.port else ''}"
+        if self.emulated:
+            return RTLSIM if self.rtlsim else EMULATE
+        return f"{self.host}{':' + str(self.port) if self.port else ''}"
 
 
 @dataclass
@@ -129,7 +146,7 @@ def make_plan(model: str, target: Target, build: str | None, data: str | None, o
     if data is None:
         raise MetadataError(f"no data file: pass DATA=<RadioML .h5> (the run folder {run_dir} has no data.json)")
     bt = _board_type_of(b)
-    suffix = "emulation" if target.emulated else "board"
+    suffix = {"board": "board", "emulation": "emulation", RTLSIM: RTLSIM}[target.backend]
     plan = Plan(run_dir=run_dir, model_onnx=onnx, name=name, build=b, board_type=bt, data=Path(data),
                 out=Path(out) if out else REPO / "hw" / "deploy" / f"{name}-{bt}-{suffix}", io_json=io_json,
                 predictions=preds, cost=cost)
@@ -244,8 +261,16 @@ def deploy_board(target: Target, plan: Plan, run_args: list, remote_dir: str, co
 
 
 # ---- the command line ---------------------------------------------------------------------------
-def run_args_for(a, emulated: bool) -> list:
-    per_block = a.per_block if a.per_block is not None else (1 if emulated else None)
+def run_args_for(a, emulated: bool, rtlsim: bool = False) -> list:
+    """driver.run's options. Emulation (slow: tens of frames/s) defaults to one frame per (class, SNR)
+    and small batches; the RTL simulation to the whole split in large batches, like a board."""
+    if rtlsim:
+        d = {"bench": "1,16,256,1024", "repeats": 1, "latency": 3, "batch": 1024, "timeout": 3600}
+    elif emulated:
+        d = {"bench": "1,2,4,8", "repeats": 1, "latency": 3, "batch": 8, "timeout": 600}
+    else:
+        d = {"bench": "1,16,256,1024,4096", "repeats": 5, "latency": 200, "batch": 256, "timeout": 10}
+    per_block = a.per_block if a.per_block is not None else (1 if emulated and not rtlsim else None)
     out = []
     if per_block is not None:
         out += ["--per-block", str(per_block)]
@@ -253,12 +278,12 @@ def run_args_for(a, emulated: bool) -> list:
         out += ["--snrs", a.snrs]
     if a.limit:
         out += ["--limit", str(a.limit)]
-    bench = a.bench_batch_sizes if a.bench_batch_sizes is not None else ("1,2,4,8" if emulated else "1,16,256,1024,4096")
+    bench = a.bench_batch_sizes if a.bench_batch_sizes is not None else d["bench"]
     out += ["--bench-batch-sizes", bench]
-    out += ["--bench-repeats", str(a.bench_repeats if a.bench_repeats is not None else (1 if emulated else 5))]
-    out += ["--latency-repeats", str(a.latency_repeats if a.latency_repeats is not None else (3 if emulated else 200))]
-    out += ["--batch-size", str(a.batch_size if a.batch_size is not None else (8 if emulated else 256))]
-    out += ["--timeout-s", str(a.timeout_s if a.timeout_s is not None else (600 if emulated else 10))]
+    out += ["--bench-repeats", str(a.bench_repeats if a.bench_repeats is not None else d["repeats"])]
+    out += ["--latency-repeats", str(a.latency_repeats if a.latency_repeats is not None else d["latency"])]
+    out += ["--batch-size", str(a.batch_size if a.batch_size is not None else d["batch"])]
+    out += ["--timeout-s", str(a.timeout_s if a.timeout_s is not None else d["timeout"])]
     return out
 
 
@@ -266,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m driver.deploy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="run folder (runs/<name>/) or .onnx")
-    ap.add_argument("--board", default=EMULATE, help="[user@]host[:port] of the PYNQ board, or 'emulate'")
+    ap.add_argument("--board", default=EMULATE,
+                    help="[user@]host[:port] of the PYNQ board, 'emulate' or 'rtlsim' (the verilated RTL)")
     ap.add_argument("--build", default=None, help="build folder (default hw/builds/<name>-<board type>)")
     ap.add_argument("--data", default=None, help="RadioML .h5 here (default: the run's data.json path)")
     ap.add_argument("--board-data", default=None, help="path of the RadioML .h5 on the board (default: --data)")
@@ -303,7 +329,7 @@ def main(argv=None) -> int:
             raise BitfileMissing(f"cannot deploy {plan.name} on {target}: {plan.bitfile_problem}")
         plan.out.mkdir(parents=True, exist_ok=True)
         pkg = assemble_package(plan)
-        run_args = run_args_for(a, target.emulated)
+        run_args = run_args_for(a, target.emulated, target.rtlsim)
         board_data = a.board_data or str(plan.data)
         remote_run = ["--data", board_data, *run_args_for(a, False)]
         if target.emulated:
@@ -316,11 +342,13 @@ def main(argv=None) -> int:
                 log(f"[deploy] NOTE: {plan.bitfile_problem}")
             for n in plan.notes:
                 log(f"[deploy] NOTE: {n}")
-            log(f"[deploy] running the EMULATED deployment instead: package {pkg}, accelerator of {plan.build} "
-                "executed in software (finn-plus, compile environment)")
+            how = ("its stitched RTL simulated with Verilator" if target.rtlsim
+                   else "executed in software (finn-plus, compile environment)")
+            log(f"[deploy] running the {'RTL-SIMULATED' if target.rtlsim else 'EMULATED'} deployment instead: "
+                f"package {pkg}, accelerator of {plan.build} {how}")
             results = plan.out / "results"
             args = target_run.build_parser().parse_args(
-                ["--package", str(pkg), "--data", str(plan.data), "--out", str(results), "--backend", "emulation",
+                ["--package", str(pkg), "--data", str(plan.data), "--out", str(results), "--backend", target.backend,
                  "--build", str(plan.build), *run_args]
                 + (["--compile-python", a.compile_python] if a.compile_python else []))
             target_run.run(args)
@@ -333,7 +361,7 @@ def main(argv=None) -> int:
         rep = rpt.write_report(plan.out, results, plan.predictions, plan.build / "report.json", plan.cost, classes)
         c = rep["comparison"]
         agree = f", agreement with software {c['agreement']:.2%}" if "agreement" in c else ""
-        log(f"[deploy] {'EMULATION' if rep['emulation'] else 'board'}: accuracy {c['hw_accuracy']:.2%} on "
+        log(f"[deploy] {rpt.TAGS.get(rep['backend'], 'EMULATION')}: accuracy {c['hw_accuracy']:.2%} on "
             f"{c['frames']} frames{agree}; report {plan.out / 'report.md'}")
         if "agreement" in c and c["agreement"] < 1.0:
             if c["consistent"]:

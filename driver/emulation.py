@@ -8,8 +8,14 @@ finn-plus-driver functions and flags. Where the board's DMA engines read and wri
 it hands the packed input buffer to a worker process (`python -m compile.emulate <build>`, run by the
 compile environment's Python, which has finn-plus) and takes the packed output buffer back.
 
+Two workers stand behind it (`backend`): "python", finn-plus's Python execution of the accelerator's
+layers (kind "emulation"), and "rtlsim", the verilated RTL of the stitched accelerator (kind
+"rtlsim"), which also says how many clock cycles each batch took: `throughput_test` then gives the
+throughput those cycles mean at the build's clock, beside the simulator's own wall-clock speed.
+
 Everything it measures is the emulator's: `throughput_test` says `"emulated": true`, and no figure
-from here is a hardware figure.
+from here is a hardware figure (the RTL simulation's cycles are the logic's, without DMA shell or
+timing closure).
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ from .meta import MetadataError
 
 PROTOCOL = "amc-fpga-emulator/1"
 KIND = "emulation"
+#: worker backend -> the overlay's kind (what results and reports call it)
+BACKENDS = {"python": KIND, "rtlsim": "rtlsim"}
 
 
 class EmulatorError(RuntimeError):
@@ -62,7 +70,7 @@ def _dt(name):
 class _Worker:
     """The child process and its framed pipe protocol (JSON line, then optionally one .npy array)."""
 
-    def __init__(self, build_dir: Path, python: str, start_timeout_s: float, repo: Path):
+    def __init__(self, build_dir: Path, python: str, start_timeout_s: float, repo: Path, backend: str = "python"):
         self.build_dir = Path(build_dir)
         if not Path(python).exists():
             raise EmulatorError(f"the compile environment's Python {python} does not exist: create it with "
@@ -73,7 +81,7 @@ class _Worker:
         self._stderr = open(self.stderr_path, "w+b")
         env = dict(os.environ)
         env["PYTHONPATH"] = str(repo) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self.cmd = [python, "-m", "compile.emulate", str(self.build_dir.resolve())]
+        self.cmd = [python, "-m", "compile.emulate", str(self.build_dir.resolve()), "--backend", backend]
         try:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=self._stderr, cwd=str(repo), env=env)
@@ -199,12 +207,16 @@ class EmulatedOverlay:
     kind = KIND
 
     def __init__(self, build_dir, batch_size: int = 1, compile_python: str | None = None,
-                 timeout_s: float = 600.0, start_timeout_s: float = 300.0, io_shape_dict: dict | None = None):
+                 timeout_s: float = 600.0, start_timeout_s: float = 300.0, io_shape_dict: dict | None = None,
+                 backend: str = "python"):
+        if backend not in BACKENDS:
+            raise ValueError(f"emulation backend {backend!r}: expected one of {sorted(BACKENDS)}")
         repo = Path(__file__).resolve().parents[1]
         self.build_dir = Path(build_dir)
+        self.kind = BACKENDS[backend]
         self.compile_python = compile_python or default_compile_python(repo)
         self.timeout_s = float(timeout_s)
-        self._worker = _Worker(self.build_dir, self.compile_python, start_timeout_s, repo)
+        self._worker = _Worker(self.build_dir, self.compile_python, start_timeout_s, repo, backend)
         isd = dict(io_shape_dict or self._worker.hello["io_shape_dict"])
         isd["idt"] = [_dt(x) for x in isd["idt"]]
         isd["odt"] = [_dt(x) for x in isd["odt"]]
@@ -213,6 +225,9 @@ class EmulatedOverlay:
         self.platform = "emulation"
         self.fclk_mhz = None
         self.emulator_seconds = 0.0  # time the worker spent executing (excludes IPC)
+        self.clock_mhz = self._worker.hello.get("clock_mhz")  # rtlsim: the build's clock
+        self.simulated_cycles = 0  # rtlsim: clock cycles of all batches so far
+        self.last_cycles = None
         self._pending = None
         self.batch_size = batch_size
 
@@ -318,6 +333,9 @@ class EmulatedOverlay:
             raise EmulatorError(f"emulator returned {out.dtype} {tuple(out.shape)}, expected uint8 {want}")
         self.obuf_packed_device[0][:n] = out
         self.emulator_seconds += float(head.get("seconds", 0.0))
+        if "cycles" in head:
+            self.last_cycles = int(head["cycles"])
+            self.simulated_cycles += self.last_cycles
 
     def execute(self, input_npy):
         if isinstance(input_npy, list):
@@ -366,6 +384,10 @@ class EmulatedOverlay:
             "batch_size": self.batch_size,
             "emulated": True,
         }
+        if self.last_cycles:  # rtlsim: what the simulated cycles mean at the build's clock
+            res["simulated_cycles"] = self.last_cycles
+            res["throughput_at_clock[images/s]"] = self.batch_size * self.clock_mhz * 1e6 / self.last_cycles
+            res["fclk[mhz]"] = self.clock_mhz
         res.update(t)
         return res
 

@@ -147,7 +147,9 @@ def build_report(results_dir: Path, predictions: Path | None, build_report_json:
     cost = json.loads(Path(cost_json).read_text()) if cost_json and Path(cost_json).is_file() else None
     comparison = compare(hw, sw, classes or [])
     tp_rows = [{"batch_size": r["batch_size"], "frames_per_s": r.get("throughput[images/s]"),
-                "runtime_ms": r.get("runtime[ms]"), "repeats": r.get("repeats")} for r in res.get("throughput", [])]
+                "runtime_ms": r.get("runtime[ms]"), "repeats": r.get("repeats"),
+                "frames_per_s_at_clock": r.get("throughput_at_clock[images/s]"),
+                "simulated_cycles": r.get("simulated_cycles")} for r in res.get("throughput", [])]
     estimate = {}
     if est:
         estimate = {"frames_per_s": est["throughput"]["frames_per_s"], "cycles_per_frame": est["throughput"]["cycles_per_frame"],
@@ -165,7 +167,8 @@ def build_report(results_dir: Path, predictions: Path | None, build_report_json:
         "software_reference": str(predictions) if sw is not None else None,
         "comparison": comparison,
         "performance": {"throughput": tp_rows, "latency": res.get("latency"), "energy": res.get("energy"),
-                        "accuracy_pass": res.get("accuracy_pass"), "estimate": estimate, "fclk_mhz": res.get("fclk_mhz")},
+                        "accuracy_pass": res.get("accuracy_pass"), "estimate": estimate, "fclk_mhz": res.get("fclk_mhz"),
+                        "simulation": res.get("simulation")},
         "cost": None if cost is None else {"score": cost.get("score"), "total_bops": cost.get("total_bops"),
                                            "total_mem_w_bits": cost.get("total_mem_w_bits"),
                                            "total_macs": cost.get("total_macs")},
@@ -173,21 +176,32 @@ def build_report(results_dir: Path, predictions: Path | None, build_report_json:
     }
 
 
+TAGS = {"board": "hardware", "emulation": "EMULATION", "rtlsim": "RTL SIMULATION"}
+
+
 def to_markdown(rep: dict, plots: list) -> str:
     emu = rep["emulation"]
-    tag = "EMULATION" if emu else "hardware"
-    mname = "emulated" if emu else "measured on the board"
+    rtl = rep["backend"] == "rtlsim"
+    tag = TAGS.get(rep["backend"], "EMULATION" if emu else "hardware")
+    mname = "simulated" if rtl else "emulated" if emu else "measured on the board"
     c = rep["comparison"]
     est = rep["performance"]["estimate"]
     L = [f"# Deploy report: {rep.get('deployment') or rep['model']} ({tag})", ""]
-    if emu:
+    if rtl:
+        L += ["> **RTL SIMULATION, not hardware.** The stitched accelerator's RTL (the layers' generated RTL with "
+              "FINN's width converters and FIFOs, as `make bitstream` builds it) ran in Verilator behind the same "
+              "driver path as on a board (codes, packing, DMA buffers, unpacking, host ops). Accuracy and agreement "
+              "are those of that RTL; cycle counts are the logic's at the build's clock (no DMA shell, no timing "
+              "closure); wall-clock timings are the simulator's.", ""]
+    elif emu:
         L += ["> **EMULATION, not hardware.** The compiled accelerator ("
               f"`{Path(rep['backend_info'].get('artefact', '?')).name}`) was executed in software by finn-plus's "
               "Python execution of each HW layer, behind the same driver path as on a board (codes, packing, DMA "
               "buffers, unpacking, host ops). Accuracy and agreement are those of the compiled design; every "
               "timing below is the emulator's and says nothing about the FPGA.", ""]
     L += [f"Frames: {c['frames']} — {rep['frames']['description']}. Data: `{rep['data']}`.", ""]
-    L += ["## Hardware against software" if not emu else "## Emulated accelerator against software", ""]
+    L += ["## Hardware against software" if not emu else
+          "## Simulated RTL against software" if rtl else "## Emulated accelerator against software", ""]
     if "agreement" in c:
         if c["agreement"] == 1.0:
             verdict = " (a correct build agrees on every frame)"
@@ -225,7 +239,11 @@ def to_markdown(rep: dict, plots: list) -> str:
                  f"{_fmt(r.get('agreement')) if sw else '-'} |")
     perf = rep["performance"]
     L += ["", f"## Throughput and latency ({mname} vs compile/'s estimates)", ""]
-    if emu:
+    if rtl:
+        L += ["'frames/s at clock' is what the simulated clock cycles of one batch (first input beat to last output "
+              "beat, pipeline filled and drained) mean at the build's clock; the other 'measured' columns are the "
+              "simulator's wall-clock speed.", ""]
+    elif emu:
         L += ["The 'measured' columns are the **emulator's** speed (FINN's Python execution on the host's CPU); the "
               "estimates are FINN's analytical model of the hardware at its clock. They are not comparable; the "
               "emulated figures only show that the benchmark path works.", ""]
@@ -233,7 +251,15 @@ def to_markdown(rep: dict, plots: list) -> str:
         L += [f"Estimate ({est['board']}, {est['clock_mhz']:g} MHz): {est['frames_per_s']:,.0f} frames/s "
               f"({est['cycles_per_frame']:,} cycles/frame, bottleneck {est['bottleneck']}), latency "
               f"{est['latency_us']:,.1f} us (critical path).", ""]
-    if perf["throughput"]:
+    if perf["throughput"] and rtl:
+        L += ["| batch size | simulated cycles | frames/s at clock | estimate frames/s | at clock / estimate | "
+              "simulator frames/s |", "|---:|---:|---:|---:|---:|---:|"]
+        for r in perf["throughput"]:
+            fc = r.get("frames_per_s_at_clock")
+            ratio = fc / est["frames_per_s"] if est and fc else None
+            L.append(f"| {r['batch_size']} | {_fmt(r.get('simulated_cycles'), ',.0f')} | {_fmt(fc, ',.0f')} | "
+                     f"{est.get('frames_per_s', 0):,.0f} | {_fmt(ratio, '.2%')} | {r['frames_per_s']:,.1f} |")
+    elif perf["throughput"]:
         L += [f"| batch size | frames/s ({tag}) | runtime per batch (ms) | estimate frames/s | {tag} / estimate |",
               "|---:|---:|---:|---:|---:|"]
         for r in perf["throughput"]:
@@ -246,6 +272,13 @@ def to_markdown(rep: dict, plots: list) -> str:
               f"{lat['dma_median_us']:,.1f} us (p99 {lat['dma_p99_us']:,.1f}), whole driver path (pack, copy, run, "
               f"unpack) median {lat['execute_median_us']:,.1f} us"
               + (f"; estimate {est['latency_us']:,.1f} us." if est else ".")]
+        if lat.get("simulated_cycles"):
+            L += ["", f"Simulated single-frame latency: {lat['simulated_cycles']:,} cycles = "
+                  f"{lat['simulated_us_at_clock']:,.2f} us at the clock (first input beat to last output beat)."]
+    sim = perf.get("simulation")
+    if sim:
+        L += ["", f"Accuracy pass in simulated cycles: {sim['cycles']:,} cycles for {c['frames']} frames = "
+              f"{sim['frames_per_s_at_clock']:,.0f} frames/s at {sim['clock_mhz']:g} MHz ({sim['note']})."]
     ap = perf.get("accuracy_pass") or {}
     if ap.get("frames_per_s"):
         L += ["", f"Accuracy pass end to end (HDF5 read, quantisation, packing, {tag}, host ops): "

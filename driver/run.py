@@ -64,8 +64,12 @@ def measure_latency(accel, repeats: int) -> dict:
         accel.execute(x)
         full.append(time.perf_counter() - t0)
     us = lambda xs, q: float(np.percentile(np.asarray(xs) * 1e6, q))  # noqa: E731
-    return {"repeats": len(dma), "dma_median_us": us(dma, 50), "dma_p99_us": us(dma, 99), "dma_min_us": us(dma, 0),
-            "execute_median_us": us(full, 50), "execute_p99_us": us(full, 99)}
+    out = {"repeats": len(dma), "dma_median_us": us(dma, 50), "dma_p99_us": us(dma, 99), "dma_min_us": us(dma, 0),
+           "execute_median_us": us(full, 50), "execute_p99_us": us(full, 99)}
+    if getattr(accel, "last_cycles", None):  # RTL simulation: one frame's cycles, first beat in to last out
+        out["simulated_cycles"] = accel.last_cycles
+        out["simulated_us_at_clock"] = accel.last_cycles / accel.clock_mhz
+    return out
 
 
 def measure_energy(accel, batch_size: int, seconds: float, rails=None, sampler_factory=None) -> dict:
@@ -121,13 +125,21 @@ def open_backend(args, io: ModelIO):
     from .emulation import EmulatedOverlay
 
     if not args.build:
-        raise MetadataError("--backend emulation needs --build <build folder> (the emulator runs its accelerator)")
+        raise MetadataError(f"--backend {args.backend} needs --build <build folder> (the emulator runs its accelerator)")
+    worker = "rtlsim" if args.backend == "rtlsim" else "python"
     accel = EmulatedOverlay(args.build, batch_size=args.batch_size, compile_python=args.compile_python,
-                            timeout_s=args.timeout_s)
-    return accel, {"artefact": accel.artefact, "build": str(Path(args.build).resolve()),
-                   "compile_python": accel.compile_python,
-                   "note": "EMULATION: the compiled accelerator executed in software by finn-plus (Python), "
-                           "not hardware. Its timings are the emulator's."}
+                            timeout_s=args.timeout_s, backend=worker)
+    info = {"artefact": accel.artefact, "build": str(Path(args.build).resolve()),
+            "compile_python": accel.compile_python,
+            "note": "EMULATION: the compiled accelerator executed in software by finn-plus (Python), "
+                    "not hardware. Its timings are the emulator's."}
+    if worker == "rtlsim":
+        info.update(execution=accel._worker.hello.get("execution"), clock_mhz=accel.clock_mhz,
+                    fifo_depths=accel._worker.hello.get("fifo_depths"),
+                    note="RTL SIMULATION: the stitched accelerator's RTL in Verilator, not hardware. Its cycle "
+                         "counts are the logic's at the build's clock (no DMA shell, no timing closure); its "
+                         "wall-clock timings are the simulator's.")
+    return accel, info
 
 
 def run(args) -> dict:
@@ -172,7 +184,7 @@ def run(args) -> dict:
         elif accel.kind == "board":
             energy = {"available": False, "reason": "not measured (--energy-seconds 0)"}
         else:
-            energy = {"available": False, "reason": "emulation: the emulator's power is not the accelerator's"}
+            energy = {"available": False, "reason": f"{accel.kind}: the emulator's power is not the accelerator's"}
         fclk = getattr(accel, "fclk_mhz_actual", None) or getattr(accel, "fclk_mhz", None)
     finally:
         if hasattr(accel, "close"):
@@ -194,6 +206,10 @@ def run(args) -> dict:
         "latency": latency,
         "energy": energy,
         "fclk_mhz": fclk,
+        "simulation": ({"cycles": accel.simulated_cycles, "clock_mhz": accel.clock_mhz,
+                        "frames_per_s_at_clock": len(fs) * accel.clock_mhz * 1e6 / accel.simulated_cycles,
+                        "note": "all batches of the accuracy pass, each streamed back to back and drained"}
+                       if getattr(accel, "simulated_cycles", 0) else None),
         "versions": _versions(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -208,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--package", required=True, help="deployment package (meta/, bitfile/, driver/)")
     ap.add_argument("--data", required=True, help="RadioML 2018 HDF5 file (or one of the same schema)")
     ap.add_argument("--out", required=True, help="results folder")
-    ap.add_argument("--backend", choices=["board", "emulation"], default="board")
+    ap.add_argument("--backend", choices=["board", "emulation", "rtlsim"], default="board",
+                    help="board: the PYNQ overlay; emulation: finn-plus's Python execution of the build's "
+                         "accelerator; rtlsim: its verilated RTL")
     ap.add_argument("--build", default=None, help="emulation: the build folder whose accelerator to run")
     ap.add_argument("--compile-python", default=None, help="emulation: Python of the compile environment")
     ap.add_argument("--per-block", type=int, default=None, help="only the first K frames of each (class, SNR)")

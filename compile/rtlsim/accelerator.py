@@ -127,7 +127,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     rep = json.loads((cfg.out_dir / "report.json").read_text())
     est_cpf, est_lat = rep["throughput"]["cycles_per_frame"], rep["latency"]["cycles"]
 
-    deep, sites = stitched_model(model, part, period, "frame")
+    deep, sites = stitched_model(model, part, period, work / "deep" / "gen", "frame")
     deep_depths = {sites[n.name]: int(_depth(n)) for n in _fifos(deep)}
     _, res = _run(deep, work / "deep", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log)
     measured = res
@@ -138,7 +138,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
         sized_depths = {sites[name]: max(2, int(c)) for name, c in res.fifo_maxcount.items()}
         target = _steady_cycles_per_frame(res)
         for attempt in range(3):
-            sized, _ = stitched_model(model, part, period, sized_depths)
+            sized, _ = stitched_model(model, part, period, work / "sized" / "gen", sized_depths)
             sim, res2 = _run(sized, work / "sized", cfg, x, golden, "FIFOs sized", log)
             if _steady_cycles_per_frame(res2) <= target * 1.001:
                 break

@@ -9,7 +9,9 @@ stream it sits on (`FifoSite`), which is also how sized depths go back into fold
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -53,7 +55,8 @@ def _beats_per_frame(inst) -> int:
     return int(np.prod(inst.get_folded_output_shape(0)[:-1]))
 
 
-def stitched_model(model, part: str, clock_period_ns: float, depths: dict[FifoSite, int] | str | None = None):
+def stitched_model(model, part: str, clock_period_ns: float, gen_dir: Path,
+                   depths: dict[FifoSite, int] | str | None = None):
     """`model` (the build's last accelerator artefact, code generated) with FINN's DWCs and FIFOs, their
     RTL generated. FIFO depths: None keeps what InsertFIFO sets from the layers' FIFO depth attributes
     (as `make bitstream` builds it: 2 unless folding.json sets them); "frame" makes every FIFO one frame
@@ -66,7 +69,6 @@ def stitched_model(model, part: str, clock_period_ns: float, depths: dict[FifoSi
 
     from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
     from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
-    from finn.transformation.fpgadataflow.prepare_ip import PrepareIP
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
 
     before = [n.name for n in model.graph.node]
@@ -90,7 +92,16 @@ def stitched_model(model, part: str, clock_period_ns: float, depths: dict[FifoSi
         elif isinstance(depths, dict) and site in depths:
             fifo.set_nodeattr("depth", int(depths[site]))
         fifo.set_nodeattr("impl_style", "rtl")
-    m = m.transform(PrepareIP(part, clock_period_ns))
+    for n in m.graph.node:  # code generation for the inserted layers only, into known folders
+        inst = getCustomOp(n)
+        cg = inst.get_nodeattr("code_gen_dir_ipgen")
+        if cg and Path(cg).is_dir():
+            continue
+        d = Path(gen_dir) / n.name
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        inst.set_nodeattr("code_gen_dir_ipgen", str(d.resolve()))
+        inst.code_generation_ipgen(m, part, clock_period_ns)
     return m, sites
 
 

@@ -70,8 +70,8 @@ def find_verilator() -> Verilator:
 
 def _digest(paths: list[Path], extra: list[str]) -> str:
     h = hashlib.sha256()
-    for p in paths:
-        h.update(str(p).encode())
+    for p in paths:  # names and contents: the same design generated into another folder is the same
+        h.update(Path(p).name.encode())
         h.update(Path(p).read_bytes())
     for e in extra:
         h.update(e.encode())
