@@ -82,7 +82,7 @@ def _rtlsim(a, cfg, log) -> int:
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
             run_build(cfg, log=log)
         sec = simulate_accelerator(cfg, frames=a.frames, size_fifos=not a.no_size_fifos,
-                                   ready_prob=a.ready_prob, seed=a.seed, log=log)
+                                   ready_prob=a.ready_prob, seed=a.seed, per_layer=a.per_layer, log=log)
     except VerilatorMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -118,6 +118,9 @@ def main(argv=None) -> int:
     ps.add_argument("--ready-prob", type=float, default=0.5,
                     help="output ready probability of the random back-pressure check (default 0.5)")
     ps.add_argument("--seed", type=int, default=0, help="seed of the random back-pressure")
+    ps.add_argument("--per-layer", action="store_true",
+                    help="first check every layer alone against FINN's Python model, at full rate and under "
+                         "random back-pressure (FINN's per-node rtlsim)")
     pr = sub.add_parser("report", help="print a build's report")
     pr.add_argument("build_dir")
     pr.add_argument("--json", action="store_true")

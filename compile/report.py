@@ -158,6 +158,12 @@ def _rtlsim_markdown(r: dict) -> list[str]:
         f"| latency, first frame (cycles) | {r['latency_cycles']:,} | {est['latency_cycles']:,} | "
         f"{r['latency_cycles'] / est['latency_cycles']:.3f} |",
     ]
+    if r.get("layers"):
+        lines += ["", "Each layer alone against FINN's Python model of it (random frames of its input type):", "",
+                  "| layer | op | output ready | bit-exact | cycles/frame | estimate |", "|---|---|---:|---|---:|---:|"]
+        for c in r["layers"]:
+            lines.append(f"| {c['node']} | {c['op_type']} | {c['ready_prob']:.0%} | {'yes' if c['bit_exact'] else 'NO'} "
+                         f"| {c['cycles_per_frame']:,.0f} | {c['expected_cycles']:,} |")
     fs = r.get("fifo_sizing")
     if fs:
         a, b = fs["estimate_initial"], fs["estimate_sized"]

@@ -107,9 +107,32 @@ def _save_depths(cfg: BuildConfig, depths: dict[FifoSite, int]) -> None:
     save_folding(fold, cfg.folding_path)
 
 
+def check_layers(cfg: BuildConfig, model, ready_prob: float, seed: int, log=print, frames: int = 2) -> list[dict]:
+    """Every layer alone against FINN's Python model of it (FINN's per-node rtlsim, with Verilator):
+    at full rate, and with random output back-pressure and input gaps. A mismatch raises."""
+    from finn.util.settings import get_settings
+
+    from .node import check_node
+
+    rows = []
+    for node in model.graph.node:
+        work = cfg.out_dir / "rtlsim" / "layers" / node.name
+        for rp in (1.0, ready_prob):
+            c = check_node(model, node.name, work, get_settings().finn_rtllib, frames=frames, ready_prob=rp,
+                           valid_prob=rp, seed=seed, log=log)
+            if not c.bit_exact:
+                raise RtlsimMismatch(f"layer {node.name} ({node.op_type}) alone, output ready {rp:.0%}: "
+                                     f"{c.mismatches} elements differ from FINN's Python model; first: {c.first_mismatch}")
+            rows.append(c.to_dict())
+        log(f"[rtlsim] layer {node.name}: bit-exact at full rate and under back-pressure, "
+            f"{rows[-2]['cycles_per_frame']:,.0f} cycles/frame (estimate {rows[-2]['expected_cycles']:,})")
+    return rows
+
+
 def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = True, ready_prob: float = 0.5,
-                         seed: int = 0, log=print) -> dict:
-    """Steps 1-3 above; returns the report's `rtlsim` section (also written into report.json/md)."""
+                         seed: int = 0, per_layer: bool = False, log=print) -> dict:
+    """Steps 1-3 above (with per_layer, every layer alone first: check_layers); returns the report's
+    `rtlsim` section (also written into report.json/md)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     from ..emulate import latest_accelerator
@@ -127,12 +150,15 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     rep = json.loads((cfg.out_dir / "report.json").read_text())
     est_cpf, est_lat = rep["throughput"]["cycles_per_frame"], rep["latency"]["cycles"]
 
+    layers = check_layers(cfg, model, ready_prob, seed, log) if per_layer else None
     deep, sites = stitched_model(model, part, period, work / "deep" / "gen", "frame")
     deep_depths = {sites[n.name]: int(_depth(n)) for n in _fifos(deep)}
     _, res = _run(deep, work / "deep", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log)
     measured = res
     section = {"label": LABEL, "artefact": str(artefact.relative_to(cfg.out_dir)), "frames": frames,
                "distinct_frames": distinct, "bit_exact": True}
+    if layers is not None:
+        section["layers"] = layers
     sized_depths = None
     if size_fifos:
         sized_depths = {sites[name]: max(2, int(c)) for name, c in res.fifo_maxcount.items()}
