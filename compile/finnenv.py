@@ -32,6 +32,9 @@ def init_finn(codegen_dir: Path) -> None:
 
     initialize_dummy_settings()
     logging.getLogger("finn").setLevel(logging.WARNING)
+    from .hwops import register
+
+    register()  # our RTL ops (Pool_rtl) into finn-plus's registry
     from .rtllib import use_overlaid_rtllib
 
     use_overlaid_rtllib(codegen_dir.parent / "rtllib")

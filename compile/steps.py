@@ -497,7 +497,8 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
 # ---- 9-12. specialise, fold, minimise, decompose transposes ---------------------------------
 def step_specialize_layers(model, cfg: BuildConfig):
     """FINN's step_specialize_layers (HLS or RTL variant per layer, FINN's rules for the part);
-    cfg.impl_style sets preferred_impl_style per op type first (e.g. {"MVAU": "hls"})."""
+    cfg.impl_style sets preferred_impl_style per op type first (e.g. {"MVAU": "hls"}); MaxPool Pools
+    become our Pool_rtl (compile/hwops) unless it asks for "hls"."""
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
@@ -505,8 +506,13 @@ def step_specialize_layers(model, cfg: BuildConfig):
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
+    from .hwops import pool_impl_style
+
     for node in model.graph.node:
         style = cfg.impl_style.get(node.op_type)
+        if node.op_type == "Pool":  # our Pool_rtl (compile/hwops) for MaxPool, finn-plus's HLS otherwise
+            inst = getCustomOp(node)
+            style = pool_impl_style(inst.get_nodeattr("Function"), inst.get_input_datatype(), style)
         if style:
             getCustomOp(node).set_nodeattr("preferred_impl_style", style)
     model = model.transform(SpecializeLayers(cfg.board.part))
