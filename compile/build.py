@@ -72,6 +72,7 @@ def _print_report(out_dir: Path, as_json: bool) -> int:
 def _rtlsim(a, cfg, log) -> int:
     from .rtlsim.accelerator import RtlsimMismatch, simulate_accelerator
     from .rtlsim.sim import SimulationError
+    from .rtlsim.unisim import UnisimMissing
     from .rtlsim.verilator import VerilatorBuildError, VerilatorMissing
     from .runner import run_build
     from .steps import StepError
@@ -82,8 +83,8 @@ def _rtlsim(a, cfg, log) -> int:
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
             run_build(cfg, log=log)
         sec = simulate_accelerator(cfg, frames=a.frames, size_fifos=not a.no_size_fifos,
-                                   ready_prob=a.ready_prob, seed=a.seed, per_layer=a.per_layer, log=log)
-    except VerilatorMissing as e:
+                                   ready_prob=a.ready_prob, seed=a.seed, per_layer=a.per_layer, dsp=a.dsp, log=log)
+    except (VerilatorMissing, UnisimMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
     except (StepError, VerificationError, RtlsimMismatch, SimulationError, VerilatorBuildError,
@@ -121,6 +122,9 @@ def main(argv=None) -> int:
     ps.add_argument("--per-layer", action="store_true",
                     help="first check every layer alone against FINN's Python model, at full rate and under "
                          "random back-pressure (FINN's per-node rtlsim)")
+    ps.add_argument("--dsp", choices=["behavioural", "unisim"], default="behavioural",
+                    help="MVAU_rtl's DSP slices: mvu.sv's behavioural model (default) or the DSP48E2 primitives "
+                         "with Xilinx's unisim models (shared/vendor/xilinx-unisim, or AMC_UNISIM_DIR)")
     pr = sub.add_parser("report", help="print a build's report")
     pr.add_argument("build_dir")
     pr.add_argument("--json", action="store_true")

@@ -148,7 +148,8 @@ def _rtlsim_markdown(r: dict) -> list[str]:
         "",
         f"The stitched accelerator (`{r['artefact']}` with FINN's width converters and FIFOs), verilated, "
         f"{r['frames']} frames back to back ({r['distinct_frames']} distinct), every output word "
-        f"{'identical to' if r['bit_exact'] else 'NOT identical to'} the build's golden integer output.",
+        f"{'identical to' if r['bit_exact'] else 'NOT identical to'} the build's golden integer output. "
+        f"MVAU DSP slices: {'DSP48E2 primitives (Xilinx unisim models)' if r.get('dsp') == 'unisim' else 'behavioural model (mvu.sv under Verilator)'}.",
         "",
         "| | measured | estimate | ratio |",
         "|---|---:|---:|---:|",

@@ -80,11 +80,11 @@ def _fold_input(sim: Simulator, x: np.ndarray) -> np.ndarray:
     return x.reshape(x.shape[0], *sim.info["ishape_folded"][1:])
 
 
-def _run(model, work: Path, cfg, x, golden, what, log, **kw) -> tuple[Simulator, RunResult]:
+def _run(model, work: Path, cfg, x, golden, what, log, dsp="behavioural", **kw) -> tuple[Simulator, RunResult]:
     from finn.util.settings import get_settings
 
     t0 = time.time()
-    sim = Simulator.build(model, None, work, get_settings().finn_rtllib, log=log)
+    sim = Simulator.build(model, None, work, get_settings().finn_rtllib, log=log, dsp=dsp)
     t1 = time.time()
     res = sim.run(_fold_input(sim, x), **kw)
     _compare(res, golden, what)
@@ -107,7 +107,8 @@ def _save_depths(cfg: BuildConfig, depths: dict[FifoSite, int]) -> None:
     save_folding(fold, cfg.folding_path)
 
 
-def check_layers(cfg: BuildConfig, model, ready_prob: float, seed: int, log=print, frames: int = 2) -> list[dict]:
+def check_layers(cfg: BuildConfig, model, ready_prob: float, seed: int, log=print, frames: int = 2,
+                 dsp: str = "behavioural") -> list[dict]:
     """Every layer alone against FINN's Python model of it (FINN's per-node rtlsim, with Verilator):
     at full rate, and with random output back-pressure and input gaps. A mismatch raises."""
     from finn.util.settings import get_settings
@@ -119,7 +120,7 @@ def check_layers(cfg: BuildConfig, model, ready_prob: float, seed: int, log=prin
         work = cfg.out_dir / "rtlsim" / "layers" / node.name
         for rp in (1.0, ready_prob):
             c = check_node(model, node.name, work, get_settings().finn_rtllib, frames=frames, ready_prob=rp,
-                           valid_prob=rp, seed=seed, log=log)
+                           valid_prob=rp, seed=seed, dsp=dsp, log=log)
             if not c.bit_exact:
                 raise RtlsimMismatch(f"layer {node.name} ({node.op_type}) alone, output ready {rp:.0%}: "
                                      f"{c.mismatches} elements differ from FINN's Python model; first: {c.first_mismatch}")
@@ -130,9 +131,10 @@ def check_layers(cfg: BuildConfig, model, ready_prob: float, seed: int, log=prin
 
 
 def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = True, ready_prob: float = 0.5,
-                         seed: int = 0, per_layer: bool = False, log=print) -> dict:
+                         seed: int = 0, per_layer: bool = False, dsp: str = "behavioural", log=print) -> dict:
     """Steps 1-3 above (with per_layer, every layer alone first: check_layers); returns the report's
-    `rtlsim` section (also written into report.json/md)."""
+    `rtlsim` section (also written into report.json/md). dsp="unisim" simulates MVAU_rtl's DSP48E2
+    primitives with Xilinx's models (unisim.py) instead of mvu.sv's behavioural model."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     from ..emulate import latest_accelerator
@@ -150,13 +152,14 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     rep = json.loads((cfg.out_dir / "report.json").read_text())
     est_cpf, est_lat = rep["throughput"]["cycles_per_frame"], rep["latency"]["cycles"]
 
-    layers = check_layers(cfg, model, ready_prob, seed, log) if per_layer else None
+    layers = check_layers(cfg, model, ready_prob, seed, log, dsp=dsp) if per_layer else None
     deep, sites = stitched_model(model, part, period, work / "deep" / "gen", "frame")
     deep_depths = {sites[n.name]: int(_depth(n)) for n in _fifos(deep)}
-    _, res = _run(deep, work / "deep", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log)
+    tag = "" if dsp == "behavioural" else f"-{dsp}"
+    _, res = _run(deep, work / f"deep{tag}", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log, dsp)
     measured = res
     section = {"label": LABEL, "artefact": str(artefact.relative_to(cfg.out_dir)), "frames": frames,
-               "distinct_frames": distinct, "bit_exact": True}
+               "distinct_frames": distinct, "bit_exact": True, "dsp": dsp}
     if layers is not None:
         section["layers"] = layers
     sized_depths = None
@@ -165,7 +168,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
         target = _steady_cycles_per_frame(res)
         for attempt in range(3):
             sized, _ = stitched_model(model, part, period, work / "sized" / "gen", sized_depths)
-            sim, res2 = _run(sized, work / "sized", cfg, x, golden, "FIFOs sized", log)
+            sim, res2 = _run(sized, work / f"sized{tag}", cfg, x, golden, "FIFOs sized", log, dsp)
             if _steady_cycles_per_frame(res2) <= target * 1.001:
                 break
             log(f"[rtlsim] sized FIFOs slowed the design down; adding slack (round {attempt + 1})")

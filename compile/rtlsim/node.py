@@ -88,12 +88,12 @@ def python_reference(model, node_name: str, x_hw: np.ndarray) -> np.ndarray:
 
 
 def check_node(model, node_name: str, work_dir: Path, rtllib: Path, *, frames: int = 3, ready_prob: float = 1.0,
-               valid_prob: float = 1.0, seed: int = 0, defines: list[str] = (), log=lambda m: None) -> NodeCheck:
+               valid_prob: float = 1.0, seed: int = 0, dsp: str = "behavioural", log=lambda m: None) -> NodeCheck:
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import gen_finn_dt_tensor
 
     inst = getCustomOp(model.get_node_from_name(node_name))
-    sim = Simulator.build(model, [node_name], work_dir, rtllib, log=log, defines=defines)
+    sim = Simulator.build(model, [node_name], work_dir, rtllib, log=log, dsp=dsp)
     np.random.seed(seed)
     x = gen_finn_dt_tensor(inst.get_input_datatype(0), (frames, *inst.get_folded_input_shape(0)[1:]))
     res = sim.run(x, ready_prob=ready_prob, valid_prob=valid_prob, seed=seed)

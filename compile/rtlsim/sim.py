@@ -63,8 +63,10 @@ class Simulator:
 
     @classmethod
     def build(cls, model, node_names: list[str] | None, work_dir: Path, rtllib: Path, log=lambda m: None,
-              defines: list[str] = ()) -> "Simulator":
-        """Verilate the nodes `node_names` of `model` (default: all), joined as the graph joins them."""
+              dsp: str = "behavioural") -> "Simulator":
+        """Verilate the nodes `node_names` of `model` (default: all), joined as the graph joins them.
+        dsp: "behavioural" (mvu.sv's own model under Verilator) or "unisim" (the DSP48E2 primitives,
+        simulated with Xilinx's models: unisim.py)."""
         from qonnx.custom_op.registry import getCustomOp
 
         work_dir = Path(work_dir)
@@ -76,7 +78,15 @@ class Simulator:
         if not top_file.is_file() or top_file.read_text() != sv:
             top_file.write_text(sv)
         sources = [*topgen.ordered_sources(units), top_file]
-        exe = verilator_build(sources, work_dir / "obj", defines=list(defines), log=log)
+        defines, undefines = [], []
+        if dsp == "unisim":
+            from . import unisim
+
+            sources = unisim.adapted_models(work_dir / "unisim") + sources
+            defines, undefines = unisim.DEFINES, unisim.UNDEFINES
+        elif dsp != "behavioural":
+            raise ValueError(f"dsp={dsp!r}: expected 'behavioural' or 'unisim'")
+        exe = verilator_build(sources, work_dir / "obj", defines=defines, undefines=undefines, log=log)
         # data files the layers read by relative path (threshold memories) next to the simulation
         run_dir = work_dir / "run"
         run_dir.mkdir(exist_ok=True)
@@ -95,6 +105,7 @@ class Simulator:
             "ishape_folded": list(first.get_folded_input_shape(0)),
             "oshape_folded": list(last.get_folded_output_shape(0)),
             "nodes": [n.name for n in nodes],
+            "dsp": dsp,
         }
         (work_dir / "sim.json").write_text(json.dumps(info, indent=2) + "\n")
         return cls(exe, run_dir, info)

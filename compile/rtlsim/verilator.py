@@ -78,15 +78,15 @@ def _digest(paths: list[Path], extra: list[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def build(sources: list[Path], obj_dir: Path, *, defines: list[str] = (), include_dirs: list[Path] = (),
-          jobs: int = 2, log=lambda m: None) -> Path:
+def build(sources: list[Path], obj_dir: Path, *, defines: list[str] = (), undefines: list[str] = (),
+          include_dirs: list[Path] = (), jobs: int = 2, log=lambda m: None) -> Path:
     """Verilate `sources` (top module amc_top) with the AXI-stream harness into an executable under
     `obj_dir`. Rebuilt only when a source, the harness or the options changed (a stamp holds their
     digest). Returns the executable's path."""
     v = find_verilator()
     obj_dir = Path(obj_dir)
     exe = obj_dir / PREFIX
-    flags = [f"-D{d}" for d in defines] + [f"-I{d}" for d in include_dirs]
+    flags = [f"-D{d}" for d in defines] + [f"-U{u}" for u in undefines] + [f"-I{d}" for d in include_dirs]
     key = _digest([*map(Path, sources), HARNESS], [v.version(), *flags])
     stamp = obj_dir / "build.key"
     if exe.is_file() and stamp.is_file() and stamp.read_text() == key:
