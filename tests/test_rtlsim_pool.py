@@ -1,0 +1,97 @@
+"""Pool_rtl (compile/hwops): our RTL MaxPool, verilated and streamed against FINN's Python model of Pool,
+at full rate and under random back-pressure and input gaps; on tiny_vgg's pools (unsigned, folded) and
+on a standalone signed one with several channel folds."""
+from __future__ import annotations
+
+import pytest
+
+from compile_support import tiny_vgg_build  # noqa: F401  (session fixture)
+
+pytestmark = pytest.mark.slow
+
+FRAMES = 3
+RATES = (1.0, 0.5)  # ready_prob = valid_prob
+CYCLE_TOLERANCE = 0.02  # measured cycles per frame at full rate vs FINN's get_exp_cycles
+
+
+def _rtllib():
+    from finn.util.settings import get_settings
+
+    return get_settings().finn_rtllib
+
+
+def _check(model, name, work_dir):
+    """check_node at every rate (one verilation, reused); asserts bit-exactness and, at full rate, cycles."""
+    from compile.rtlsim.node import check_node
+
+    for rate in RATES:
+        c = check_node(model, name, work_dir, _rtllib(), frames=FRAMES, ready_prob=rate, valid_prob=rate, seed=1)
+        assert c.bit_exact, (name, rate, c.mismatches, c.first_mismatch)
+        if rate == 1.0:
+            assert abs(c.cycles_per_frame - c.expected_cycles) <= CYCLE_TOLERANCE * c.expected_cycles, c
+
+
+def test_tiny_vgg_pools_are_pool_rtl_and_bit_exact(tiny_vgg_build, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from compile.finnenv import init_finn
+
+    cfg, _ = tiny_vgg_build
+    init_finn(cfg.codegen_dir)
+    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    pools = [n.name for n in m.graph.node if n.op_type.startswith("Pool")]
+    assert pools and all(n.startswith("Pool_rtl_") for n in pools), pools
+    for name in pools:
+        _check(m, name, tmp_path / name)
+
+
+def _pool_model(codegen, *, channels, pe, kernel, odims, idt):
+    """A graph of one Pool_rtl (MaxPool) node, its HDL generated into `codegen`."""
+    import numpy as np
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import qonnx_make_model
+
+    k = int(np.prod(kernel))
+    inp = helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, *odims, k * channels])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, *odims, channels])
+    node = helper.make_node("Pool_rtl", ["inp"], ["out"], name="Pool_rtl_0", domain="finn.custom_op.fpgadataflow.rtl",
+                            backend="fpgadataflow", Channels=channels, PE=pe, KernelSize=list(kernel),
+                            Function="MaxPool", OutImgDims=list(odims), InputDataType=idt,
+                            OutputDataType=idt)
+    m = ModelWrapper(qonnx_make_model(helper.make_graph([node], "pool", [inp], [out])))
+    m.set_tensor_datatype("inp", DataType[idt])
+    m.set_tensor_datatype("out", DataType[idt])
+    inst = getCustomOp(m.graph.node[0])
+    codegen.mkdir(parents=True)
+    inst.set_nodeattr("code_gen_dir_ipgen", str(codegen))
+    inst.generate_hdl(m, "xczu7ev-ffvc1156-2-e", 5.0)
+    return m
+
+
+@pytest.mark.parametrize("channels,pe,kernel,idt", [
+    (6, 2, (2, 1), "INT4"),  # three channel folds, K = 2, signed
+    (3, 3, (3, 3), "INT3"),  # K = 9, 9-bit beats padded to 16, signed
+])
+def test_signed_folded_pool_rtl_is_bit_exact(tiny_vgg_build, tmp_path, channels, pe, kernel, idt):
+    from compile.finnenv import init_finn
+
+    cfg, _ = tiny_vgg_build
+    init_finn(cfg.codegen_dir)  # the registry holds Pool_rtl from here on
+    m = _pool_model(tmp_path / "codegen", channels=channels, pe=pe, kernel=kernel, odims=(16, 1), idt=idt)
+    _check(m, "Pool_rtl_0", tmp_path / "sim")
+
+
+def test_pool_impl_style_keeps_unsupported_pools_on_hls():
+    from qonnx.core.datatype import DataType
+
+    from compile.hwops import pool_impl_style
+    from compile.hwops.pool_rtl import UnsupportedPool
+
+    assert pool_impl_style("MaxPool", DataType["UINT4"], None) == "rtl"
+    assert pool_impl_style("MaxPool", DataType["INT8"], "hls") == "hls"
+    assert pool_impl_style("AvgPool", DataType["UINT4"], None) == "hls"
+    with pytest.raises(UnsupportedPool, match="MaxPool"):
+        pool_impl_style("AccPool", DataType["UINT4"], "rtl")
