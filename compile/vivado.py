@@ -33,6 +33,8 @@ from .config import BuildConfig
 #: finn-plus steps after its estimate reports, as in its default_build_dataflow_steps.
 HANDOFF_FROM = "step_assign_ddr_weight_offsets"
 HANDOFF_ARTEFACT_STEP = "estimate_reports"
+#: finn-plus's `finn` CLI with our RTL ops (compile/hwops: Pool_rtl) registered, in its workers too
+FINN_CLI = Path(__file__).resolve().parent / "hwops" / "finn_cli.py"
 
 
 class ToolsMissing(RuntimeError):
@@ -169,7 +171,7 @@ def check_tools(cfg: BuildConfig) -> None:
 def run_bitstream(cfg: BuildConfig, log=print) -> Path:
     check_tools(cfg)
     flow, model = write_flow_config(cfg)
-    cmd = ["finn", "build", str(flow), str(model), "--batch", "--accept-defaults"]
+    cmd = [sys.executable, str(FINN_CLI), "build", str(flow), str(model), "--batch", "--accept-defaults"]
     env = dict(os.environ, FINN_SETTINGS=str((flow.parent / "finn_settings.yaml").resolve()))
     log("running: FINN_SETTINGS=" + env["FINN_SETTINGS"] + " " + " ".join(cmd))
     subprocess.run(cmd, check=True, cwd=str(cfg.out_dir), env=env)

@@ -95,3 +95,19 @@ def test_pool_impl_style_keeps_unsupported_pools_on_hls():
     assert pool_impl_style("AvgPool", DataType["UINT4"], None) == "hls"
     with pytest.raises(UnsupportedPool, match="MaxPool"):
         pool_impl_style("AccPool", DataType["UINT4"], "rtl")
+
+
+def test_finn_cli_registers_pool_rtl_where_finn_plus_spawns_workers():
+    """make bitstream runs finn-plus's CLI through compile/hwops/finn_cli.py; a spawned worker imports it
+    as __mp_main__ (runpy.run_path, as multiprocessing's spawn does) and must then know Pool_rtl."""
+    import subprocess
+    import sys
+
+    from compile.vivado import FINN_CLI
+
+    code = ("import runpy; from onnx import helper; from qonnx.custom_op.registry import getCustomOp\n"
+            f"runpy.run_path({str(FINN_CLI)!r}, run_name='__mp_main__')\n"
+            "n = helper.make_node('Pool_rtl', ['a'], ['b'], domain='finn.custom_op.fpgadataflow.rtl')\n"
+            "print(type(getCustomOp(n)).__module__)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert r.stdout.strip().endswith("compile.hwops.pool_rtl"), r.stderr[-2000:]
