@@ -14,8 +14,10 @@ def register() -> None:
     from finn.custom_op.fpgadataflow.rtl import custom_op
 
     from .pool_rtl import Pool_rtl
+    from .vvau_rtl import VVAU_rtl
 
     custom_op[Pool_rtl.__name__] = Pool_rtl
+    custom_op[VVAU_rtl.__name__] = VVAU_rtl  # replaces finn-plus's (Versal only), delegating to it there
 
 
 def pool_impl_style(function: str, idt, requested: str | None) -> str:
