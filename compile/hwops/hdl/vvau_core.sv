@@ -66,8 +66,8 @@ module vvau_core #(
 	typedef logic signed [ACCU_WIDTH-1:0]  accu_t;
 
 	//- Input handshake with credits ------------------------------------------
-	logic [SF_WIDTH-1:0]  SfCnt = '0;          // beat within the current accumulation
-	logic [QUEUE_AW:0]    Pending = '0;        // results taken and not yet read at the output
+	logic [SF_WIDTH-1:0]  SfCnt;          // beat within the current accumulation
+	logic [QUEUE_AW:0]    Pending;        // results taken and not yet read at the output
 	uwire  last_beat  = SfCnt == SF_WIDTH'(SF - 1);
 	uwire  first_beat = SfCnt == '0;
 	uwire  room = !last_beat || (Pending < (QUEUE_AW+1)'(QUEUE_DEPTH));
@@ -93,16 +93,19 @@ module vvau_core #(
 	always_ff @(posedge clk) begin
 		for(int unsigned  pe = 0; pe < PE; pe++) begin
 			for(int unsigned  s = 0; s < SIMD; s++) begin
-				A1[pe][s] <= signed'({SIGNED_ACT && a_tdata[(s*PE+pe)*ACT_WIDTH + ACT_WIDTH-1],
-				                      a_tdata[(s*PE+pe)*ACT_WIDTH +: ACT_WIDTH]});
-				W1[pe][s] <= signed'({SIGNED_WEIGHTS && w_tdata[(pe*SIMD+s)*WEIGHT_WIDTH + WEIGHT_WIDTH-1],
-				                      w_tdata[(pe*SIMD+s)*WEIGHT_WIDTH +: WEIGHT_WIDTH]});
+				automatic logic [ACT_WIDTH-1:0]     a = a_tdata[(s*PE+pe)*ACT_WIDTH +: ACT_WIDTH];
+				automatic logic [WEIGHT_WIDTH-1:0]  w = w_tdata[(pe*SIMD+s)*WEIGHT_WIDTH +: WEIGHT_WIDTH];
+				A1[pe][s] <= SIGNED_ACT ? AE'(signed'(a)) : AE'({1'b0, a});
+				W1[pe][s] <= SIGNED_WEIGHTS ? WE'(signed'(w)) : WE'({1'b0, w});
 			end
 		end
 	end
 
 	//- Stage 2: products ------------------------------------------------------
-	(* use_dsp = USE_DSP ? "yes" : "no" *)
+	/* verilator lint_off UNUSEDPARAM */  // a synthesis attribute, which Verilator ignores
+	localparam  DSP_ATTR = USE_DSP ? "yes" : "no";
+	/* verilator lint_on UNUSEDPARAM */
+	(* use_dsp = DSP_ATTR *)
 	logic signed [PROD_WIDTH-1:0]  P2[PE][SIMD];
 	always_ff @(posedge clk) begin
 		for(int unsigned  pe = 0; pe < PE; pe++) begin
@@ -130,9 +133,9 @@ module vvau_core #(
 	end : genTree
 
 	// beat flags travel alongside the data: valid, first and last of an accumulation
-	logic [SUM_LATENCY-1:0]  Vld = '0;
-	logic [SUM_LATENCY-1:0]  Fst = '0;
-	logic [SUM_LATENCY-1:0]  Lst = '0;
+	logic [SUM_LATENCY-1:0]  Vld;
+	logic [SUM_LATENCY-1:0]  Fst;
+	logic [SUM_LATENCY-1:0]  Lst;
 	always_ff @(posedge clk) begin
 		if(rst) begin
 			Vld <= '0;
@@ -165,8 +168,8 @@ module vvau_core #(
 	// Written in the cycle an accumulation completes (from acc_next), read asynchronously
 	// (distributed RAM). The credits above guarantee it never overflows.
 	logic [OUT_WIDTH-1:0]  Queue[QUEUE_DEPTH];
-	logic [QUEUE_AW:0]  WrPtr = '0;
-	logic [QUEUE_AW:0]  RdPtr = '0;
+	logic [QUEUE_AW:0]  WrPtr;
+	logic [QUEUE_AW:0]  RdPtr;
 	uwire  push = sum_vld && sum_lst;
 	logic [OUT_WIDTH-1:0]  acc_packed;
 	always_comb begin

@@ -10,7 +10,9 @@ module vvau_weight_rom #(
 	int unsigned  DEPTH,
 	int unsigned  WIDTH,
 	parameter     INIT_FILE = "",
+	/* verilator lint_off UNUSEDPARAM */  // a synthesis attribute, which Verilator ignores
 	parameter     RAM_STYLE = "auto"
+	/* verilator lint_on UNUSEDPARAM */
 )(
 	input	logic  clk,
 	input	logic  rst,
@@ -28,8 +30,8 @@ module vvau_weight_rom #(
 		if(INIT_FILE != "")  $readmemh(INIT_FILE, Mem);
 	end
 
-	logic [AW-1:0]  Addr = '0;
-	logic  Vld = 0;
+	logic [AW-1:0]  Addr;
+	logic  Vld;
 	always_ff @(posedge clk) begin
 		if(rst) begin
 			Addr <= '0;
