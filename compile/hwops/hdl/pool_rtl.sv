@@ -8,9 +8,9 @@
 // one beat of PE maxima. Element 0 sits in the lowest ELEM_BITS bits of a beat.
 //
 // Since the kernel position is the innermost loop, one running maximum per lane suffices. One input
-// beat is taken per cycle; the last kernel position of a fold writes the output register, which
-// may only be overwritten when it is empty or drained in the same cycle (in_tready depends on
-// out_tready combinationally, as for any output register; no path from a ready to a valid).
+// beat is taken per cycle. The last kernel position of a fold pushes the maxima into a two-beat
+// output queue, so in_tready is a register function (no combinational path from out_tready), and
+// under random back-pressure results queue up while the next fold is read, to leave in bursts.
 module pool_rtl #(
 	int unsigned PE = 1,         // elements per beat
 	int unsigned ELEM_BITS = 8,  // bits per element
@@ -30,8 +30,10 @@ module pool_rtl #(
 );
 	localparam int unsigned  KBITS = K > 1 ? $clog2(K) : 1;
 	localparam int unsigned  LAST_K = K - 1;
+	localparam int unsigned  QUEUE_DEPTH = 2;
 
 	typedef logic [ELEM_BITS-1:0]  elem_t;
+	typedef logic [PE*ELEM_BITS-1:0]  beat_t;
 
 	function automatic logic greater(input elem_t a, input elem_t b);
 		return SIGNED ? ($signed(a) > $signed(b)) : (a > b);
@@ -39,45 +41,47 @@ module pool_rtl #(
 
 	logic [KBITS-1:0]  kpos;  // kernel position of the next input beat
 	elem_t  acc[PE];  // running maxima of the current fold
-	elem_t  res[PE];  // maxima including the current beat
-	logic  ovalid;
-	logic [PE*ELEM_BITS-1:0]  odata;
+	beat_t  res;  // maxima including the current beat
+	beat_t  q[QUEUE_DEPTH];  // output queue, head q[0]
+	logic [1:0]  count;  // beats in the queue
 
 	wire  last_k = kpos == KBITS'(LAST_K);
-	assign	in_tready = !last_k || !ovalid || out_tready;
+	assign	in_tready = !last_k || count < 2'(QUEUE_DEPTH);
 	wire  take = in_tvalid && in_tready;
+	wire  push = take && last_k;
+	wire  pop = out_tvalid && out_tready;
 
 	always_comb begin
 		for (int unsigned i = 0; i < PE; i++) begin
 			automatic elem_t  x = in_tdata[i*ELEM_BITS +: ELEM_BITS];
-			res[i] = (kpos == 0) || greater(x, acc[i]) ? x : acc[i];
+			res[i*ELEM_BITS +: ELEM_BITS] = (kpos == 0) || greater(x, acc[i]) ? x : acc[i];
 		end
 	end
 
 	always_ff @(posedge clk) begin
 		if (!rst_n) begin
 			kpos <= '0;
-			ovalid <= 1'b0;
+			count <= '0;
 		end
 		else begin
-			if (out_tready)  ovalid <= 1'b0;
-			if (take) begin
-				kpos <= last_k ? '0 : kpos + 1;
-				if (last_k)  ovalid <= 1'b1;
-			end
+			if (take)  kpos <= last_k ? '0 : kpos + 1;
+			count <= count + 2'(push) - 2'(pop);
 		end
 	end
 
 	always_ff @(posedge clk) begin
 		if (take) begin
-			for (int unsigned i = 0; i < PE; i++)  acc[i] <= res[i];
-			if (last_k) begin
-				for (int unsigned i = 0; i < PE; i++)  odata[i*ELEM_BITS +: ELEM_BITS] <= res[i];
-			end
+			for (int unsigned i = 0; i < PE; i++)  acc[i] <= res[i*ELEM_BITS +: ELEM_BITS];
+		end
+		// the queue: a pop shifts q[1] to the head; a push fills the first free place after it
+		if (pop)  q[0] <= q[1];
+		if (push) begin
+			if (count - 2'(pop) == 2'd0)  q[0] <= res;
+			else  q[1] <= res;
 		end
 	end
 
-	assign	out_tvalid = ovalid;
-	assign	out_tdata = odata;
+	assign	out_tvalid = count != 0;
+	assign	out_tdata = q[0];
 
 endmodule : pool_rtl
