@@ -23,10 +23,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 from qonnx.util.basic import roundup_to_integer_multiple
 
 from finn.custom_op.fpgadataflow.rtl.vectorvectoractivation_rtl import VVAU_rtl as FinnVVAU_rtl
 from finn.util.basic import is_versal
+from finn.util.data_packing import pack_innermost_dim_as_hex_string
 
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
 CORE_FILES = ("vvau_core.sv",)
@@ -166,8 +168,7 @@ class VVAU_rtl(FinnVVAU_rtl):
         code_gen_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
         self.generate_params(model, str(code_gen_dir))
         if self.get_nodeattr("mem_mode") == "internal_embedded":  # generate_params wrote params.h only
-            weights = model.get_initializer(self.onnx_node.input[1])
-            self.make_weight_file(weights, "decoupled_verilog_dat", str(code_gen_dir / WEIGHT_FILE))
+            self.write_embedded_weights(model.get_initializer(self.onnx_node.input[1]), code_gen_dir / WEIGHT_FILE)
         self.set_nodeattr("gen_top_module", self.get_verilog_top_module_name())
         text = (HDL_DIR / WRAPPER_TEMPLATE).read_text()
         for key, val in self._codegen_dict().items():
@@ -177,6 +178,18 @@ class VVAU_rtl(FinnVVAU_rtl):
             self.generate_hdl_memstream(fpgapart)
         self.set_nodeattr("ipgen_path", str(code_gen_dir))
         self.set_nodeattr("ip_path", str(code_gen_dir))
+
+    def write_embedded_weights(self, weights, path: Path) -> None:
+        """memblock.dat for the wrapper's ROM: the words make_weight_file("decoupled_verilog_dat") writes
+        for the memstream (weight (pe, simd) at element pe*SIMD + simd, lowest first), which it cannot
+        write here since the node has no weight stream (get_instream_width(1) = 0) when embedded."""
+        pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
+        wdt = self.get_input_datatype(1)
+        words = np.transpose(self.get_hw_compatible_weight_tensor(weights), (0, 2, 1, 3))  # (1, WMEM, PE, SIMD)
+        words = np.flip(words, axis=(-2, -1)).reshape(1, -1, pe * simd)  # element 0 last: lowest bits
+        hexw = pack_innermost_dim_as_hex_string(words, wdt, roundup_to_integer_multiple(pe * simd * wdt.bitwidth(), 4),
+                                                prefix="")
+        path.write_text("".join(f"{h}\n" for h in hexw.flatten()))
 
     def get_rtl_file_list(self, abspath=False):
         if not self._generic():
