@@ -175,6 +175,9 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
             sized_depths = {s: d + max(1, d // 4) for s, d in sized_depths.items()}
         else:
             raise RtlsimMismatch("FIFO sizing: the sized design stays slower than the deep one")
+        # what InsertFIFO builds without sizing (depth 2, or what the layers ask for), for comparison
+        shallow, _ = stitched_model(model, part, period, work / f"shallow{tag}" / "gen", None)
+        _, res3 = _run(shallow, work / f"shallow{tag}", cfg, x, golden, "FIFOs unsized (InsertFIFO's depths)", log, dsp)
         bp = sim.run(_fold_input(sim, x), ready_prob=ready_prob, seed=seed)
         _compare(bp, golden, f"FIFOs sized, random back-pressure (output ready {ready_prob:.0%})")
         log(f"[rtlsim] FIFOs sized, random back-pressure (output ready {ready_prob:.0%}): bit-exact on {frames} frames")
@@ -186,6 +189,11 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
             "initial_depths": {s.label(): d for s, d in deep_depths.items()},
             "estimate_sized": fifo_resources(sized, part),
             "estimate_initial": fifo_resources(deep, part),
+            "unsized": {"depths": {sites[n.name].label(): _depth(n) for n in _fifos(shallow)},
+                        "estimate": fifo_resources(shallow, part),
+                        "cycles_per_frame": _steady_cycles_per_frame(res3)},
+            "cycles_per_frame_sized": _steady_cycles_per_frame(res2),
+            "cycles_per_frame_initial": _steady_cycles_per_frame(res),
             "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
             "written_to": "folding.json",
         }

@@ -35,19 +35,26 @@ class FifoSite:
         return f"{self.node}.{self.side}{self.index}"
 
 
+INSERTED = ("StreamingFIFO", "StreamingDataWidthConverter")  # layers the stitching adds
+
+
 def fifo_sites(model) -> dict[str, FifoSite]:
-    """FIFO node name -> its site (consumer input, or producer output at the graph's output)."""
+    """FIFO node name -> its site: the input of the layer it feeds, or, where it feeds an inserted width
+    converter or leaves the accelerator, the output of the layer that feeds it (InsertFIFO takes the
+    larger of the two layers' depth attributes, and an inserted layer has none of ours)."""
     sites = {}
     for n in model.graph.node:
         if not n.op_type.startswith("StreamingFIFO"):
             continue
         consumers = model.find_consumers(n.output[0]) or []
-        if consumers:
-            c = consumers[0]
+        c = consumers[0] if consumers else None
+        if c is not None and not c.op_type.startswith(INSERTED):
             sites[n.name] = FifoSite(c.name, "in", list(c.input).index(n.output[0]))
-        else:
-            p = model.find_producer(n.input[0])
-            sites[n.name] = FifoSite(p.name, "out", list(p.output).index(n.input[0]))
+            continue
+        p = model.find_producer(n.input[0])
+        if p is None or p.op_type.startswith(INSERTED):
+            raise RuntimeError(f"{n.name} sits between two inserted layers; its depth has no layer to live on")
+        sites[n.name] = FifoSite(p.name, "out", list(p.output).index(n.input[0]))
     return sites
 
 
