@@ -114,22 +114,25 @@ module vvau_core #(
 	end
 
 	//- Stages 3 ..: adder tree over SIMD, one register per level --------------
-	accu_t  Tree[TREE_LEVELS+1][PE][TREE_LEAVES];
-	always_comb begin
-		for(int unsigned  pe = 0; pe < PE; pe++) begin
-			for(int unsigned  i = 0; i < TREE_LEAVES; i++) begin
-				Tree[0][pe][i] = i < SIMD ? accu_t'(P2[pe][i]) : '0;
-			end
-		end
-	end
-	for(genvar  l = 1; l <= TREE_LEVELS; l++) begin : genTree
-		always_ff @(posedge clk) begin
-			for(int unsigned  pe = 0; pe < PE; pe++) begin
-				for(int unsigned  i = 0; i < TREE_LEAVES >> l; i++) begin
-					Tree[l][pe][i] <= Tree[l-1][pe][2*i] + Tree[l-1][pe][2*i+1];
+	// level l holds TREE_LEAVES >> l partial sums per PE; level 0 (the products) is combinational
+	for(genvar  l = 0; l <= TREE_LEVELS; l++) begin : genTree
+		accu_t  S[PE][TREE_LEAVES >> l];
+		if(l == 0) begin : genLeaves
+			always_comb begin
+				for(int unsigned  pe = 0; pe < PE; pe++) begin
+					for(int unsigned  i = 0; i < TREE_LEAVES; i++)  S[pe][i] = i < SIMD ? accu_t'(P2[pe][i]) : '0;
 				end
 			end
-		end
+		end : genLeaves
+		else begin : genSums
+			always_ff @(posedge clk) begin
+				for(int unsigned  pe = 0; pe < PE; pe++) begin
+					for(int unsigned  i = 0; i < (TREE_LEAVES >> l); i++) begin
+						S[pe][i] <= genTree[l-1].S[pe][2*i] + genTree[l-1].S[pe][2*i+1];
+					end
+				end
+			end
+		end : genSums
 	end : genTree
 
 	// beat flags travel alongside the data: valid, first and last of an accumulation
@@ -157,7 +160,7 @@ module vvau_core #(
 	accu_t  acc_next[PE];
 	always_comb begin
 		for(int unsigned  pe = 0; pe < PE; pe++) begin
-			acc_next[pe] = (sum_fst ? accu_t'(0) : Acc[pe]) + Tree[TREE_LEVELS][pe][0];
+			acc_next[pe] = (sum_fst ? accu_t'(0) : Acc[pe]) + genTree[TREE_LEVELS].S[pe][0];
 		end
 	end
 	always_ff @(posedge clk) begin
