@@ -69,7 +69,7 @@ class Simulator:
         simulated with Xilinx's models: unisim.py)."""
         from qonnx.custom_op.registry import getCustomOp
 
-        work_dir = Path(work_dir)
+        work_dir = Path(work_dir).resolve()  # Verilator and the harness run in folders of their own
         work_dir.mkdir(parents=True, exist_ok=True)
         nodes = [n for n in model.graph.node if node_names is None or n.name in node_names]
         units = [topgen.node_unit(model, n, rtllib) for n in nodes]

@@ -84,7 +84,8 @@ def build(sources: list[Path], obj_dir: Path, *, defines: list[str] = (), undefi
     `obj_dir`. Rebuilt only when a source, the harness or the options changed (a stamp holds their
     digest). Returns the executable's path."""
     v = find_verilator()
-    obj_dir = Path(obj_dir)
+    obj_dir = Path(obj_dir).resolve()  # make runs in obj_dir: every path absolute
+    sources = [Path(p).resolve() for p in sources]
     exe = obj_dir / PREFIX
     flags = [f"-D{d}" for d in defines] + [f"-U{u}" for u in undefines] + [f"-I{d}" for d in include_dirs]
     key = _digest([*map(Path, sources), HARNESS], [v.version(), *flags])
