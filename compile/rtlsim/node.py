@@ -34,17 +34,20 @@ class NodeCheck:
 
 #: Layers whose hardware stream order differs from the Python model's tensor order. A depthwise
 #: sliding window (the one feeding a Pool or a VVAU) streams (channel fold, kernel position, PE);
-#: the Python model holds (kernel position, channel) with channels innermost.
+#: the Python model of the window, the Pool and the VVAU holds (kernel position, channel), channels
+#: innermost.
 def _hw_to_python_order(inst, x: np.ndarray, side: str) -> np.ndarray:
     """Reorder a folded stream tensor (hardware order) into the Python model's normal shape."""
     shape = inst.get_normal_input_shape(0) if side == "in" else inst.get_normal_output_shape(0)
     op = inst.onnx_node.op_type
     depthwise_stream = (op.startswith("ConvolutionInputGenerator") and side == "out"
-                        and inst.get_nodeattr("depthwise") == 1) or (op.startswith("Pool") and side == "in")
+                        and inst.get_nodeattr("depthwise") == 1) or (op.startswith(("Pool", "VVAU")) and side == "in")
     if not depthwise_stream:
         return x.reshape(x.shape[0], *shape[1:])
     if op.startswith("Pool"):
         pe, k = inst.get_nodeattr("PE"), int(np.prod(inst.get_nodeattr("KernelSize")))
+    elif op.startswith("VVAU"):
+        pe, k = inst.get_nodeattr("PE"), int(np.prod(inst.get_nodeattr("Kernel")))
     else:
         pe, k = inst.get_nodeattr("SIMD"), int(np.prod(inst.get_nodeattr("ConvKernelDim")))
     c = shape[-1] // k
