@@ -91,6 +91,9 @@ def test_ties_in_the_software_logits_are_named_not_hidden():
 
 def test_board_target_parsing():
     assert Target.parse("emulate").emulated and Target.parse("").emulated
+    rtl = Target.parse("rtlsim")
+    assert rtl.emulated and rtl.rtlsim and rtl.backend == "rtlsim" and str(rtl) == "rtlsim"
+    assert Target.parse("emulate").backend == "emulation"
     t = Target.parse("zcu104")  # compile's BOARD: a board type, not a host
     assert t.emulated and t.board_type == "zcu104"
     t = Target.parse("xilinx@192.0.2.7:2222")
@@ -190,3 +193,35 @@ def test_make_deploy_without_board_prints_the_plan_and_runs_emulated(fixture_run
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "On a board this would run" in r.stdout and "EMULATION" in r.stdout
     assert (tmp_path / "o" / "report.md").is_file()
+
+
+def test_deployment_on_the_simulated_rtl_agrees_on_every_frame(fixture_run, tiny_build, tmp_path, capsys):
+    """BOARD=rtlsim: the same driver path, the accelerator's stitched RTL in Verilator behind it."""
+    out = tmp_path / "deploy-rtl"
+    rc = deploy.main([str(fixture_run), "--board", "rtlsim", "--build", str(tiny_build), "--out", str(out),
+                      "--compile-python", compile_python(), "--batch-size", "16", "--bench-batch-sizes", "1,8",
+                      "--latency-repeats", "1"])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "RTL-SIMULATED deployment" in printed.out
+    rep = json.loads((out / "report.json").read_text())
+    c = rep["comparison"]
+    assert rep["backend"] == "rtlsim" and rep["emulation"] is True
+    assert c["frames"] == 48 and c["agreement"] == 1.0
+    sw = np.load(fixture_run / "predictions.npz")
+    hw = np.load(out / "results" / "frames.npz")
+    assert np.array_equal(hw["predicted"], sw["predicted"])
+    perf = rep["performance"]
+    est = perf["estimate"]["cycles_per_frame"]
+    at_clock = {r["batch_size"]: r for r in perf["throughput"]}
+    # 8 frames back to back, through FIFOs not sized (no make rtlsim here): at least 8 x the estimated
+    # cycles per frame, at most that plus FINN's no-overlap latency
+    fill = perf["estimate"]["latency_us"] * perf["estimate"]["clock_mhz"]
+    assert 8 * est * 0.98 < at_clock[8]["simulated_cycles"] < 8 * est * 1.6 + fill
+    assert at_clock[8]["frames_per_s_at_clock"] > at_clock[1]["frames_per_s_at_clock"]
+    assert perf["latency"]["simulated_cycles"] == at_clock[1]["simulated_cycles"]
+    # the accuracy pass alone: 3 batches of 16, without the benchmarks' batches
+    assert 48 * est * 0.98 < perf["simulation"]["cycles"] < 3 * at_clock[8]["simulated_cycles"] * 2 + 3 * fill
+    md = (out / "report.md").read_text()
+    assert md.startswith("# Deploy report: tiny_vgg-zcu104 (RTL SIMULATION)")
+    assert "RTL SIMULATION, not hardware" in md and "frames/s at clock" in md
