@@ -3,16 +3,15 @@
 finn-plus 1.6.1 has no RTL implementation of Pool, only Pool_hls, whose RTL exists only after Vitis
 HLS synthesised it. Without an RTL Pool no network with MaxPool can be verilated (compile/rtlsim/)
 and every bitstream needs Vitis HLS for it. This backend fills in finn-plus's RTL template wrapper
-(hdl/pool_rtl_template_wrapper.v) and copies the core (hdl/pool_rtl.sv) into the node's code
-generation folder, so the build folder holds every source the node needs, as finn-plus's own RTL
-ops arrange it for its IP integrator (code_generation_ipi) and its rtlsim.
+(hdl/pool_rtl_template_wrapper.v) in the node's code generation folder; the core (hdl/pool_rtl.sv) is
+shared by every Pool_rtl node from where this package keeps it, as finn-plus's own RTL ops share
+finn-rtllib's files (one module definition in a stitched design, for Vivado and Verilator alike).
 
 Python execution is the generic Pool's (max over the kernel window), as for finn-plus's other
 backends in cppsim mode; in rtlsim mode, finn-plus's RTLBackend simulates the generated RTL.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +80,7 @@ class Pool_rtl(Pool, RTLBackend):
         }
 
     def generate_hdl(self, model, fpgapart, clk):
-        """The node's wrapper (from our template) and a copy of the core, in code_gen_dir_ipgen."""
+        """The node's wrapper (from our template), in code_gen_dir_ipgen."""
         values = self.get_template_values()
         text = (HDL_DIR / WRAPPER_TEMPLATE).read_text()
         for key, val in values.items():
@@ -90,14 +89,18 @@ class Pool_rtl(Pool, RTLBackend):
         self.set_nodeattr("gen_top_module", values["TOP_MODULE_NAME"])
         code_gen_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
         (code_gen_dir / f"{values['TOP_MODULE_NAME']}.v").write_text(text)
-        shutil.copy2(HDL_DIR / CORE, code_gen_dir / CORE)
         # the IP generation and stitching transformations look for these
         self.set_nodeattr("ipgen_path", str(code_gen_dir))
         self.set_nodeattr("ip_path", str(code_gen_dir))
 
     def get_rtl_file_list(self, abspath=False):
-        prefix = self.get_nodeattr("code_gen_dir_ipgen") + "/" if abspath else ""
-        return [prefix + CORE, prefix + self.get_nodeattr("gen_top_module") + ".v"]
+        wrapper = self.get_nodeattr("gen_top_module") + ".v"
+        if not abspath:
+            return [CORE, wrapper]
+        return [str(HDL_DIR / CORE), str(Path(self.get_nodeattr("code_gen_dir_ipgen")) / wrapper)]
+
+    def get_verilog_paths(self):
+        return [self.get_nodeattr("code_gen_dir_ipgen"), str(HDL_DIR)]
 
     def code_generation_ipi(self):
         """Tcl for Vivado's block design: add the sources, instantiate the wrapper as a module."""

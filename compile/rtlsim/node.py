@@ -34,20 +34,19 @@ class NodeCheck:
 
 #: Layers whose hardware stream order differs from the Python model's tensor order. A depthwise
 #: sliding window (the one feeding a Pool or a VVAU) streams (channel fold, kernel position, PE);
-#: the Python model of the window, the Pool and the VVAU holds (kernel position, channel), channels
-#: innermost.
+#: the Python model of the window and the Pool holds (kernel position, channel), channels innermost.
+#: (The Python VVAU reads the hardware order itself unless a window feeds it in the graph it is
+#: given: python_reference gives it a graph of its own.)
 def _hw_to_python_order(inst, x: np.ndarray, side: str) -> np.ndarray:
     """Reorder a folded stream tensor (hardware order) into the Python model's normal shape."""
     shape = inst.get_normal_input_shape(0) if side == "in" else inst.get_normal_output_shape(0)
     op = inst.onnx_node.op_type
     depthwise_stream = (op.startswith("ConvolutionInputGenerator") and side == "out"
-                        and inst.get_nodeattr("depthwise") == 1) or (op.startswith(("Pool", "VVAU")) and side == "in")
+                        and inst.get_nodeattr("depthwise") == 1) or (op.startswith("Pool") and side == "in")
     if not depthwise_stream:
         return x.reshape(x.shape[0], *shape[1:])
     if op.startswith("Pool"):
         pe, k = inst.get_nodeattr("PE"), int(np.prod(inst.get_nodeattr("KernelSize")))
-    elif op.startswith("VVAU"):
-        pe, k = inst.get_nodeattr("PE"), int(np.prod(inst.get_nodeattr("Kernel")))
     else:
         pe, k = inst.get_nodeattr("SIMD"), int(np.prod(inst.get_nodeattr("ConvKernelDim")))
     c = shape[-1] // k
@@ -75,9 +74,15 @@ def python_reference(model, node_name: str, x_hw: np.ndarray) -> np.ndarray:
 
     from ..verify import generalize
 
+    from onnx import helper
+
     g = generalize(model)
     node = g.get_node_from_name(node_name)
     inst = getCustomOp(node)
+    # the node alone in its graph (with its constants): it sees no producer, so it reads its input in
+    # stream order (the Python VVAU reorders differently when a sliding window feeds it)
+    alone = helper.make_graph([node], "alone", [], [], initializer=[i for i in g.graph.initializer
+                                                                    if i.name in node.input])
     spec = getCustomOp(model.get_node_from_name(node_name))
     outs = []
     for i in range(x_hw.shape[0]):
@@ -85,7 +90,7 @@ def python_reference(model, node_name: str, x_hw: np.ndarray) -> np.ndarray:
         for t in node.input[1:]:
             ctx[t] = g.get_initializer(t)
         ctx[node.output[0]] = np.zeros(inst.get_normal_output_shape(0), np.float32)
-        inst.execute_node(ctx, g.graph)
+        inst.execute_node(ctx, alone)
         outs.append(_python_to_hw_order(spec, ctx[node.output[0]], "out"))
     return np.concatenate(outs)
 
