@@ -85,6 +85,15 @@ def io_shape_dict(model) -> dict:
     return out
 
 
+def check_packed(shapes: dict, packed: np.ndarray) -> int:
+    """The batch size of a packed input buffer, after checking it is the DMA's: uint8, packed shape."""
+    n = packed.shape[0]
+    want = (n, *shapes["ishape_packed"][0][1:])
+    if packed.dtype != np.uint8 or tuple(packed.shape) != want:
+        raise ValueError(f"packed input is {packed.dtype} {tuple(packed.shape)}, expected uint8 {want}")
+    return n
+
+
 class Emulator:
     def __init__(self, artefact: Path):
         from qonnx.core.modelwrapper import ModelWrapper
@@ -108,10 +117,7 @@ class Emulator:
         from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
 
         s = self.shapes
-        n = packed.shape[0]
-        want = (n, *s["ishape_packed"][0][1:])
-        if packed.dtype != np.uint8 or tuple(packed.shape) != want:
-            raise ValueError(f"packed input is {packed.dtype} {tuple(packed.shape)}, expected uint8 {want}")
+        n = check_packed(s, packed)
         folded = packed_bytearray_to_finnpy(packed, self.idt, (n, *s["ishape_folded"][0][1:]), **FLAGS)
         normal = folded.reshape(n, *s["ishape_normal"][0][1:]).astype(np.float32)
         outs = []
@@ -155,10 +161,7 @@ class RtlEmulator:
 
     def execute(self, packed: np.ndarray) -> np.ndarray:
         s = self.shapes
-        n = packed.shape[0]
-        want = (n, *s["ishape_packed"][0][1:])
-        if packed.dtype != np.uint8 or tuple(packed.shape) != want:
-            raise ValueError(f"packed input is {packed.dtype} {tuple(packed.shape)}, expected uint8 {want}")
+        n = check_packed(s, packed)
         res = self.sim.run_packed(packed, n)
         self.last_cycles = int(res.out_cycles[-1] - res.in_cycles[0] + 1)
         return np.ascontiguousarray(res.output.reshape(n, *s["oshape_packed"][0][1:]))
