@@ -5,9 +5,11 @@
 2. Stream the build's verification frames back to back (as input codes, channels last, exactly what
    the driver sends), compare every output word with the build's golden integer output, and read each
    FIFO's maximum occupancy.
-3. FIFO sizing, as FINN's does with xsim: each FIFO gets the depth it reached (at least 2), the sized
-   design is verilated, run again at full rate (its cycles per frame must stay those of step 2) and
-   once more under random back-pressure at its output; both bit-exact. The depths go into
+3. FIFO sizing, as FINN's does with xsim: the cheapest depths that keep step 2's cycles per frame.
+   InsertFIFO's own depths (2) where they already do; otherwise each FIFO gets the depth it reached
+   (at least 2), and the sized design is verilated and run again at full rate (its cycles per frame
+   must stay those of step 2). The chosen design runs once more under random back-pressure at its
+   output; every run bit-exact. The depths go into
    folding.json (`inFIFODepths`/`outFIFODepths` of the layer each FIFO feeds or follows), which
    `make bitstream` hands to finn-plus.
 
@@ -154,7 +156,6 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
 
     layers = check_layers(cfg, model, ready_prob, seed, log, dsp=dsp) if per_layer else None
     deep, sites = stitched_model(model, part, period, work / "deep" / "gen", "frame")
-    deep_depths = {sites[n.name]: int(_depth(n)) for n in _fifos(deep)}
     tag = "" if dsp == "behavioural" else f"-{dsp}"
     _, res = _run(deep, work / f"deep{tag}", cfg, x, golden, "stitched accelerator, FIFOs one frame deep", log, dsp)
     measured = res
@@ -162,41 +163,9 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
                "distinct_frames": distinct, "bit_exact": True, "dsp": dsp}
     if layers is not None:
         section["layers"] = layers
-    sized_depths = None
     if size_fifos:
-        sized_depths = {sites[name]: max(2, int(c)) for name, c in res.fifo_maxcount.items()}
-        target = _steady_cycles_per_frame(res)
-        for attempt in range(3):
-            sized, _ = stitched_model(model, part, period, work / "sized" / "gen", sized_depths)
-            sim, res2 = _run(sized, work / f"sized{tag}", cfg, x, golden, "FIFOs sized", log, dsp)
-            if _steady_cycles_per_frame(res2) <= target * 1.001:
-                break
-            log(f"[rtlsim] sized FIFOs slowed the design down; adding slack (round {attempt + 1})")
-            sized_depths = {s: d + max(1, d // 4) for s, d in sized_depths.items()}
-        else:
-            raise RtlsimMismatch("FIFO sizing: the sized design stays slower than the deep one")
-        # what InsertFIFO builds without sizing (depth 2, or what the layers ask for), for comparison
-        shallow, _ = stitched_model(model, part, period, work / f"shallow{tag}" / "gen", None)
-        _, res3 = _run(shallow, work / f"shallow{tag}", cfg, x, golden, "FIFOs unsized (InsertFIFO's depths)", log, dsp)
-        bp = sim.run(_fold_input(sim, x), ready_prob=ready_prob, seed=seed)
-        _compare(bp, golden, f"FIFOs sized, random back-pressure (output ready {ready_prob:.0%})")
-        log(f"[rtlsim] FIFOs sized, random back-pressure (output ready {ready_prob:.0%}): bit-exact on {frames} frames")
-        _save_depths(cfg, sized_depths)
-        measured = res2
-        section["fifo_sizing"] = {
-            "method": "each FIFO's maximum occupancy in the one-frame-deep design, at least 2",
-            "depths": {s.label(): d for s, d in sized_depths.items()},
-            "initial_depths": {s.label(): d for s, d in deep_depths.items()},
-            "estimate_sized": fifo_resources(sized, part),
-            "estimate_initial": fifo_resources(deep, part),
-            "unsized": {"depths": {sites[n.name].label(): _depth(n) for n in _fifos(shallow)},
-                        "estimate": fifo_resources(shallow, part),
-                        "cycles_per_frame": _steady_cycles_per_frame(res3)},
-            "cycles_per_frame_sized": _steady_cycles_per_frame(res2),
-            "cycles_per_frame_initial": _steady_cycles_per_frame(res),
-            "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
-            "written_to": "folding.json",
-        }
+        measured, section["fifo_sizing"] = _size_fifos(cfg, model, work, tag, x, golden, deep, sites, res,
+                                                       ready_prob, seed, dsp, log)
     cpf = _steady_cycles_per_frame(measured)
     latency = int(measured.out_cycles[0] - measured.in_cycles[0])
     clock_hz = cfg.clock_mhz * 1e6
@@ -210,6 +179,52 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     })
     add_rtlsim_section(cfg.out_dir, section)
     return section
+
+
+def _size_fifos(cfg, model, work, tag, x, golden, deep, sites, deep_res, ready_prob, seed, dsp, log):
+    """Step 3: the cheapest FIFO depths that keep the one-frame-deep design's rate. InsertFIFO's own
+    depths (2) when they already do; otherwise each FIFO's maximum occupancy in the deep run (at least
+    2), with slack added while the sized design is slower. The chosen design must also stay bit-exact
+    under random output back-pressure. Returns (its run, the report's fifo_sizing section)."""
+    part, period = cfg.board.part, cfg.clock_period_ns
+    target = _steady_cycles_per_frame(deep_res)
+    shallow, _ = stitched_model(model, part, period, work / f"shallow{tag}" / "gen", None)
+    sim, res_shallow = _run(shallow, work / f"shallow{tag}", cfg, x, golden, "FIFOs unsized (InsertFIFO's depths)",
+                            log, dsp)
+    chosen, res = shallow, res_shallow
+    depths = {sites[n.name]: _depth(n) for n in _fifos(shallow)}
+    method = "InsertFIFO's depths: they already keep the one-frame-deep design's rate"
+    if _steady_cycles_per_frame(res_shallow) > target * 1.001:
+        method = "each FIFO's maximum occupancy in the one-frame-deep design, at least 2"
+        depths = {sites[name]: max(2, int(c)) for name, c in deep_res.fifo_maxcount.items()}
+        for attempt in range(3):
+            chosen, _ = stitched_model(model, part, period, work / f"sized{tag}" / "gen", depths)
+            sim, res = _run(chosen, work / f"sized{tag}", cfg, x, golden, "FIFOs sized", log, dsp)
+            if _steady_cycles_per_frame(res) <= target * 1.001:
+                break
+            log(f"[rtlsim] sized FIFOs slowed the design down; adding slack (round {attempt + 1})")
+            depths = {s: d + max(1, d // 4) for s, d in depths.items()}
+        else:
+            raise RtlsimMismatch("FIFO sizing: the sized design stays slower than the deep one")
+    bp = sim.run(_fold_input(sim, x), ready_prob=ready_prob, seed=seed)
+    what = f"FIFOs sized, random back-pressure (output ready {ready_prob:.0%})"
+    _compare(bp, golden, what)
+    log(f"[rtlsim] {what}: bit-exact on {x.shape[0]} frames")
+    _save_depths(cfg, depths)
+    return res, {
+        "method": method,
+        "depths": {s.label(): d for s, d in depths.items()},
+        "initial_depths": {sites[n.name].label(): _depth(n) for n in _fifos(deep)},
+        "estimate_sized": fifo_resources(chosen, part),
+        "estimate_initial": fifo_resources(deep, part),
+        "unsized": {"depths": {sites[n.name].label(): _depth(n) for n in _fifos(shallow)},
+                    "estimate": fifo_resources(shallow, part),
+                    "cycles_per_frame": _steady_cycles_per_frame(res_shallow)},
+        "cycles_per_frame_sized": _steady_cycles_per_frame(res),
+        "cycles_per_frame_initial": target,
+        "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
+        "written_to": "folding.json",
+    }
 
 
 def _fifos(model):
