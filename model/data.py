@@ -56,6 +56,7 @@ def ensure_data_file(cfg: DataConfig, progress: bool = True) -> Path:
     """The recipe's data file, generating the synthetic stand-in first if it is missing and allowed."""
     path = Path(cfg.path)
     if path.exists():
+        validate_file(path)  # a damaged file is named here, before anything else opens it
         warn_if_older_generator(path)
         return path
     if not cfg.synthetic_frames_per_block:

@@ -4,7 +4,11 @@
 
 `python -m model.pipeline model/recipes/demo.yaml --run runs/demo` runs them all; `--from`/`--to` run a
 slice (each step reads only what earlier steps left on disk), and an interrupted `train` resumes from
-checkpoints/last.pt when the same command is run again.
+checkpoints/last.pt when the same command is run again. `--restart` empties the run folder first, and
+only a run folder: one holding this tool's recipe.yaml and nothing but run artefacts.
+
+Exit status: 0 done, 2 a bad recipe, run folder or data file, or a failed step (one line on stderr),
+130 interrupted (the finished epochs are kept).
 """
 
 from __future__ import annotations
@@ -124,6 +128,12 @@ def step_train(ctx: RunContext) -> None:
 
     data = ctx.data()
     cfg = ctx.recipe.train
+    if len(data.train) < 2 or len(data.val) == 0:
+        raise RecipeError(
+            f"{data.path}: data.val_fraction {ctx.recipe.data.val_fraction} and data.train_min_snr_db "
+            f"{ctx.recipe.data.train_min_snr_db} leave {len(data.train)} training and {len(data.val)} validation "
+            "frames; training needs both (a file with more frames per block, or other values)"
+        )
     teacher = load_trained(cfg.distill.teacher) if cfg.distill.teacher else None
     objective = make_objective(cfg.aux_loss_weights, teacher, cfg.distill.alpha, cfg.distill.temperature)
     meta = {"net": {"name": ctx.recipe.net.name, "args": ctx.recipe.net.args}, "recipe": ctx.recipe.to_dict()}
@@ -223,11 +233,71 @@ STEPS: list[tuple[str, Callable[[RunContext], None]]] = [
 STEP_NAMES = [name for name, _ in STEPS]
 
 
+# What a run folder may hold: the artefacts above, their temporary names, and the per-board hardware
+# folders a sweep's compile hook writes (hw/). Anything else is the user's and is never deleted.
+RUN_ENTRIES = {"recipe.yaml", "checkpoints", "compress", "compress.json", "data.json", "history.json",
+               "metrics.json", "predictions.npz", "plots", "model.onnx", "io.json", "export.json", "cost.json",
+               "hw"}
+
+
+def foreign_entries(root: Path) -> list[str]:
+    """Entries of `root` that no run writes."""
+    return sorted(p.name for p in root.iterdir()
+                  if p.name not in RUN_ENTRIES and not p.name.endswith((".tmp", ".partial")))
+
+
+def check_run_root(run: RunFolder) -> None:
+    """`--run` must name a run folder, or a folder this run may create or fill: never a file, and never a
+    folder of other files (`--run .` would scatter artefacts over the repository)."""
+    root = run.root
+    if root.exists() and not root.is_dir():
+        raise RecipeError(f"--run {root}: is a file, not a folder; name a run folder, e.g. runs/<name>")
+    if root.is_dir() and not run.recipe.is_file():
+        other = foreign_entries(root)
+        if other:
+            raise RecipeError(
+                f"--run {root}: this folder is not a run folder (no recipe.yaml) and holds other files "
+                f"({', '.join(other[:5])}{', ...' if len(other) > 5 else ''}); name a new or empty folder, "
+                "e.g. runs/<name>"
+            )
+
+
+def restart_run_folder(run: RunFolder) -> None:
+    """Delete the artefacts of a run folder (what --restart does); refuse anything that is not one."""
+    root = run.root
+    if not root.exists() and not root.is_symlink():
+        return
+    if root.is_symlink() or not root.is_dir():
+        raise RecipeError(f"--restart: {root} is not a run folder (a {'link' if root.is_symlink() else 'file'}); "
+                          "nothing was deleted")
+    if not run.recipe.is_file() and any(root.iterdir()):
+        raise RecipeError(f"--restart: {root} is not a run folder (it has no recipe.yaml); nothing was deleted. "
+                          "--restart only empties a folder this tool wrote.")
+    other = foreign_entries(root)
+    if other:
+        raise RecipeError(
+            f"--restart: {root} holds files that are not run artefacts ({', '.join(other[:5])}"
+            f"{', ...' if len(other) > 5 else ''}); nothing was deleted. Move them away or pick a new --run folder."
+        )
+    import shutil
+
+    for p in root.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
 def check_run_folder(run: RunFolder, recipe: Recipe) -> None:
     """A run folder belongs to one recipe: resuming it with another would mix two experiments."""
+    check_run_root(run)
     if not run.recipe.exists():
         return
-    old = yaml.safe_load(run.recipe.read_text()) or {}
+    from model.config import read_yaml
+
+    old = read_yaml(run.recipe, "run folder's recipe")
+    if not isinstance(old, dict):
+        raise RecipeError(f"{run.recipe}: not a recipe; this folder is not a run folder of this tool")
     new = recipe.to_dict()
     old.get("train", {}).pop("epochs", None)  # extending a finished run is allowed
     new = {**new, "train": {k: v for k, v in new["train"].items() if k != "epochs"}}
@@ -252,10 +322,8 @@ def run_pipeline(recipe: Recipe, run_dir: Path, first: str = "data", last: str =
     main = distributed.is_main()
     run = RunFolder(Path(run_dir))
     if main:
-        if restart and run.root.exists():
-            import shutil
-
-            shutil.rmtree(run.root)
+        if restart:
+            restart_run_folder(run)
         check_run_folder(run, recipe)
         run.root.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run.recipe)
@@ -302,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
     ap.add_argument("--from", dest="first", choices=STEP_NAMES, default="data")
     ap.add_argument("--to", dest="last", choices=STEP_NAMES, default="cost")
-    ap.add_argument("--restart", action="store_true", help="delete the run folder first")
+    ap.add_argument("--restart", action="store_true",
+                    help="delete the run folder's artefacts first (only a run folder: recipe.yaml and run artefacts)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
     args = ap.parse_args(argv)
     try:
@@ -314,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         run_pipeline(recipe, Path(args.run), args.first, args.last, args.restart, progress=not args.quiet)
     except (RecipeError, StepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the run folder cannot be written (permissions, a full disk)
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: {args.run} keeps every finished epoch's checkpoint; run the same command again "

@@ -57,7 +57,8 @@ def validate_file(path: str | Path) -> RadioMLInfo:
     """Open `path` and check the RadioML 2018 schema; raise DatasetError naming what is wrong.
 
     Reads only shapes, dtypes and one label and SNR per block, so it is fast on the 20 GB file.
-    NaN frames are found by the cache builder, which reads every frame once anyway.
+    NaN frames, and every row's label (one-hot, its block's class) and SNR, are checked by the cache
+    builder (model/cache.py), which reads every frame once anyway.
     """
     import h5py
 
@@ -67,6 +68,11 @@ def validate_file(path: str | Path) -> RadioMLInfo:
             f"{path}: no such file. Pass the RadioML 2018.01A file ({REAL_FILE_NAME}) or make a "
             "synthetic one with `python -m model.synth --out data/synthetic.h5`."
         )
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder; pass the HDF5 file itself ({REAL_FILE_NAME} or a synthetic .h5)")
+    if path.stat().st_size == 0:
+        raise DatasetError(f"{path}: the file is empty (0 bytes): an interrupted download or copy? The real file "
+                           "is about 20 GiB.")
     if not h5py.is_hdf5(path):
         raise DatasetError(
             f"{path}: not an HDF5 file (a truncated download or an unextracted .tar.gz?). "
@@ -75,41 +81,60 @@ def validate_file(path: str | Path) -> RadioMLInfo:
     try:
         f = h5py.File(path, "r")
     except OSError as exc:  # corrupt superblock, truncated file
-        raise DatasetError(f"{path}: HDF5 file cannot be opened ({exc}); it is probably corrupt.") from exc
-    with f:
-        missing = [k for k in ("X", "Y", "Z") if k not in f]
-        if missing:
+        import re
+
+        m = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(exc))
+        if m:
             raise DatasetError(
-                f"{path}: missing dataset(s) {missing}; found {sorted(f.keys())}. "
-                "A RadioML 2018 file has X (frames), Y (one-hot labels) and Z (SNR)."
-            )
-        x, y, z = f["X"], f["Y"], f["Z"]
-        n = x.shape[0]
-        if x.ndim != 3 or x.shape[1:] != (FRAME_LEN, 2):
-            raise DatasetError(f"{path}: X has shape {x.shape}, expected (N, {FRAME_LEN}, 2) I/Q frames.")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise DatasetError(f"{path}: X has dtype {x.dtype}, expected a float type (float32).")
-        if y.shape != (n, N_CLASSES):
-            raise DatasetError(f"{path}: Y has shape {y.shape}, expected ({n}, {N_CLASSES}) one-hot labels.")
-        if z.shape not in ((n, 1), (n,)):
-            raise DatasetError(f"{path}: Z has shape {z.shape}, expected ({n}, 1) SNR values.")
-        if n == 0 or n % N_BLOCKS:
-            raise DatasetError(
-                f"{path}: {n} frames is not a positive multiple of {N_CLASSES} classes x {N_SNRS} SNRs "
-                f"= {N_BLOCKS} blocks; the file is truncated or not ordered by modulation and SNR."
-            )
-        fpb = n // N_BLOCKS
-        starts = [block_start(m, s, fpb) for m in range(N_CLASSES) for s in range(N_SNRS)]
-        labels = np.asarray(y[starts]).argmax(axis=1)
-        snrs = np.asarray(z[starts]).reshape(-1)
-        want_labels = np.repeat(np.arange(N_CLASSES), N_SNRS)
-        want_snrs = np.tile(np.array(SNRS_DB), N_CLASSES)
-        bad = np.flatnonzero((labels != want_labels) | (snrs.round() != want_snrs))
-        if bad.size:
-            b = int(bad[0])
-            raise DatasetError(
-                f"{path}: block {b} (frame {starts[b]}) holds class {int(labels[b])} at {snrs[b]} dB, "
-                f"expected class {want_labels[b]} ({CLASSES[want_labels[b]]}) at {want_snrs[b]} dB: "
-                "frames must be ordered by modulation, then SNR, as in the original file."
-            )
-        return RadioMLInfo(path=path, n_frames=n, frames_per_block=fpb, x_dtype=str(x.dtype))
+                f"{path}: the file is truncated: {int(m[1]):,} of its {int(m[2]):,} bytes are there (an interrupted "
+                "download or copy?). Re-extract or re-download it (or regenerate a synthetic file)."
+            ) from exc
+        raise DatasetError(f"{path}: HDF5 file cannot be opened ({exc}); it is probably truncated or corrupt. "
+                           "Re-extract or re-download it (or regenerate a synthetic file).") from exc
+    try:
+        with f:
+            return _check_schema(path, f)
+    except OSError as exc:  # a dataset's data cannot be read: the file ends early or is damaged
+        raise DatasetError(
+            f"{path}: HDF5 file cannot be read ({exc}); it is truncated or damaged. Re-extract or re-download "
+            "it (or regenerate a synthetic file)."
+        ) from exc
+
+
+def _check_schema(path: Path, f) -> RadioMLInfo:
+    missing = [k for k in ("X", "Y", "Z") if k not in f]
+    if missing:
+        raise DatasetError(
+            f"{path}: missing dataset(s) {missing}; found {sorted(f.keys())}. "
+            "A RadioML 2018 file has X (frames), Y (one-hot labels) and Z (SNR)."
+        )
+    x, y, z = f["X"], f["Y"], f["Z"]
+    n = x.shape[0]
+    if x.ndim != 3 or x.shape[1:] != (FRAME_LEN, 2):
+        raise DatasetError(f"{path}: X has shape {x.shape}, expected (N, {FRAME_LEN}, 2) I/Q frames.")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise DatasetError(f"{path}: X has dtype {x.dtype}, expected a float type (float32).")
+    if y.shape != (n, N_CLASSES):
+        raise DatasetError(f"{path}: Y has shape {y.shape}, expected ({n}, {N_CLASSES}) one-hot labels.")
+    if z.shape not in ((n, 1), (n,)):
+        raise DatasetError(f"{path}: Z has shape {z.shape}, expected ({n}, 1) SNR values.")
+    if n == 0 or n % N_BLOCKS:
+        raise DatasetError(
+            f"{path}: {n} frames is not a positive multiple of {N_CLASSES} classes x {N_SNRS} SNRs "
+            f"= {N_BLOCKS} blocks; the file is truncated or not ordered by modulation and SNR."
+        )
+    fpb = n // N_BLOCKS
+    starts = [block_start(m, s, fpb) for m in range(N_CLASSES) for s in range(N_SNRS)]
+    labels = np.asarray(y[starts]).argmax(axis=1)
+    snrs = np.asarray(z[starts]).reshape(-1)
+    want_labels = np.repeat(np.arange(N_CLASSES), N_SNRS)
+    want_snrs = np.tile(np.array(SNRS_DB), N_CLASSES)
+    bad = np.flatnonzero((labels != want_labels) | (snrs.round() != want_snrs))
+    if bad.size:
+        b = int(bad[0])
+        raise DatasetError(
+            f"{path}: block {b} (frame {starts[b]}) holds class {int(labels[b])} at {snrs[b]} dB, "
+            f"expected class {want_labels[b]} ({CLASSES[want_labels[b]]}) at {want_snrs[b]} dB: "
+            "frames must be ordered by modulation, then SNR, as in the original file."
+        )
+    return RadioMLInfo(path=path, n_frames=n, frames_per_block=fpb, x_dtype=str(x.dtype))
