@@ -7,30 +7,57 @@
   report BUILD_DIR   print a build's report (--json for scripts)
   boards             list the board definitions (hw/boards/*.yaml)
   steps              list the step names
-Exit status: 0 ok, 1 a step, its verification or the RTL simulation failed, 2 usage, 3 tools missing
-(bitstream: Vivado; rtlsim: Verilator).
+Exit status: 0 ok, 1 a step, its verification or the RTL simulation failed, or the design misses what was
+asked (its --target-fps, the resource budget or the board; the report is still written, and
+--allow-over-budget accepts it), 2 usage (bad arguments, an unreadable model, a build folder of another
+model), 3 tools missing (bitstream: Vivado; rtlsim: Verilator). Every failure is one line on stderr.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 from .boards import board_files, load_board
-from .config import Budget, config_from_build, is_build_folder, make_config
+from .config import Budget, check_build_model, config_from_build, is_build_folder, make_config
 from .steps import STEP_NAMES
+
+
+def _positive(kind=float, what="a positive number"):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return v
+    return parse
+
+
+def _probability(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0.0 < v <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a probability in (0, 1]")
+    return v
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="run folder (with model.onnx and io.json) or a .onnx file")
     p.add_argument("--board", default="zcu104", help="board name (hw/boards/<board>.yaml) or YAML file")
-    p.add_argument("--clock-mhz", type=float, default=None, help="target clock (default: the board's)")
+    p.add_argument("--clock-mhz", type=_positive(float, "a positive clock in MHz"), default=None,
+                   help="target clock (default: the board's)")
     p.add_argument("--out", default=None, help="build folder (default hw/builds/<model>-<board>)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--folding", default=None, help="FINN folding JSON to apply")
-    g.add_argument("--target-fps", type=float, default=None, help="cheapest folding meeting this")
+    g.add_argument("--target-fps", type=_positive(float, "a positive number of frames per second"), default=None,
+                   help="cheapest folding meeting this")
     p.add_argument("--folding-strategy", choices=["search", "finn"], default="search",
                    help="with --target-fps: our search (default) or FINN's SetFolding heuristic")
     p.add_argument("--budget", default=None,
@@ -40,9 +67,36 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-step", default=None, choices=STEP_NAMES,
                    help="restart at this step from the previous step's artefact in the build folder")
     p.add_argument("--to-step", default=None, choices=STEP_NAMES, help="stop after this step")
-    p.add_argument("--verify-frames", type=int, default=8)
+    p.add_argument("--verify-frames", type=_positive(int, "a positive whole number"), default=8)
     p.add_argument("--no-verify", action="store_true", help="skip per-step verification")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--allow-over-budget", action="store_true",
+                   help="accept a design that misses --target-fps or exceeds the budget or the board (exit 0)")
+
+
+def _report_is_current(ran: list[str] | None) -> bool:
+    """Whether report.json describes this run's graph: the build made it now, started after it, or was reused."""
+    if ran is None or "estimate_reports" in ran:
+        return True
+    return bool(ran) and STEP_NAMES.index(ran[0]) > STEP_NAMES.index("estimate_reports")
+
+
+def _constraints_failed(cfg, a, ran: list[str] | None) -> bool:
+    """After a compile: say so and return True when the design misses what was asked (not allowed)."""
+    if not _report_is_current(ran):
+        return False
+    path = cfg.out_dir / "report.json"
+    if not path.is_file():
+        return False
+    problems = json.loads(path.read_text()).get("problems") or []
+    if not problems:
+        return False
+    if a.allow_over_budget:
+        print(f"warning: {'; '.join(problems)} (accepted: --allow-over-budget)", file=sys.stderr)
+        return False
+    print(f"error: the design misses what was asked: {'; '.join(problems)}. The report is in {cfg.out_dir}; pass "
+          "--allow-over-budget to accept it.", file=sys.stderr)
+    return True
 
 
 def _config(a):
@@ -81,7 +135,9 @@ def _rtlsim(a, cfg, log) -> int:
     try:
         if not is_build_folder(a.model):
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
-            run_build(cfg, log=log)
+            result = run_build(cfg, log=log)
+            if _constraints_failed(cfg, a, result["ran"]):
+                return 1
         sec = simulate_accelerator(cfg, frames=a.frames, size_fifos=not a.no_size_fifos,
                                    ready_prob=a.ready_prob, seed=a.seed, per_layer=a.per_layer, dsp=a.dsp, log=log)
     except (VerilatorMissing, UnisimMissing) as e:
@@ -91,7 +147,7 @@ def _rtlsim(a, cfg, log) -> int:
             NotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if a.json:
@@ -113,10 +169,10 @@ def main(argv=None) -> int:
     pb.add_argument("--reuse", action="store_true", help="use the existing build folder's artefacts")
     ps = sub.add_parser("rtlsim", help="RTL simulation of the stitched accelerator (Verilator)")
     _common(ps)
-    ps.add_argument("--frames", type=int, default=8,
+    ps.add_argument("--frames", type=_positive(int, "a positive whole number"), default=8,
                     help="frames streamed back to back (the build's verification frames, in turn)")
     ps.add_argument("--no-size-fifos", action="store_true", help="skip FIFO sizing by simulation")
-    ps.add_argument("--ready-prob", type=float, default=0.5,
+    ps.add_argument("--ready-prob", type=_probability, default=0.5,
                     help="output ready probability of the random back-pressure check (default 0.5)")
     ps.add_argument("--seed", type=int, default=0, help="seed of the random back-pressure")
     ps.add_argument("--per-layer", action="store_true",
@@ -149,7 +205,9 @@ def main(argv=None) -> int:
 
     try:
         cfg = _config(a) if not (a.cmd == "rtlsim" and is_build_folder(a.model)) else config_from_build(a.model)
-    except (ValueError, FileNotFoundError) as e:
+        if a.cmd == "bitstream" and a.reuse:  # the build must be of this very model
+            check_build_model(cfg.out_dir, cfg.model_path)
+    except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     log = (lambda m: print(m, file=sys.stderr)) if a.json else print
@@ -163,13 +221,19 @@ def main(argv=None) -> int:
             return 3
     if a.cmd == "rtlsim":
         return _rtlsim(a, cfg, log)
+    ran = None
     try:
         if a.cmd == "compile" or not getattr(a, "reuse", False):
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
-            run_build(cfg, log=log)
+            ran = run_build(cfg, log=log)["ran"]
     except (StepError, VerificationError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except (ValueError, OSError) as e:  # a build folder of another model, a missing artefact to restart from
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.cmd == "bitstream" and _constraints_failed(cfg, a, ran):
+        return 1  # no hours of Vivado on a design that misses what was asked
     if a.cmd == "bitstream":
         from .vivado import ToolsMissing, run_bitstream
 
@@ -185,13 +249,16 @@ def main(argv=None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     if a.json:
-        return _print_report(cfg.out_dir, True)
-    if (cfg.out_dir / "report.md").is_file():
+        code = _print_report(cfg.out_dir, True) if _report_is_current(ran) else 0
+        return 1 if a.cmd == "compile" and _constraints_failed(cfg, a, ran) else code
+    if (cfg.out_dir / "report.md").is_file() and _report_is_current(ran):
         rep = json.loads((cfg.out_dir / "report.json").read_text())
         t = rep["throughput"]
         log(f"estimate: {t['frames_per_s']:,.0f} frames/s ({t['iq_samples_per_s'] / 1e6:,.1f} M I/Q samples/s),"
             f" latency {rep['latency']['us']:,.1f} us; report: {cfg.out_dir / 'report.md'}")
-    return 0
+    elif ran:
+        log(f"stopped after {ran[-1]}: no estimate yet (estimate_reports makes it); artefacts in {cfg.out_dir / 'steps'}")
+    return 1 if a.cmd == "compile" and _constraints_failed(cfg, a, ran) else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,25 @@
-"""Typed build configuration and the layout of a build folder (README "Build folder")."""
+"""Typed build configuration and the layout of a build folder (README "Build folder").
+
+Build identity: every build records which model it was made from. `build_config.json` and
+`report.json` hold `"model_sha256"`: the sha256 hex digest (lower case, 64 characters) of the bytes of the
+source model.onnx the build compiled (`model_digest(path)`; the file as given to `compile`, i.e.
+runs/<name>/model.onnx for a run folder). Whoever uses a build checks it against the model it means:
+`check_build_model(build_dir, model_onnx)` here; the driver (which may not import compile/) hashes
+the run folder's model.onnx with hashlib.sha256 and compares it with build_config.json's
+"model_sha256" itself. A build without the field predates it and is treated as unknown, never as a
+match.
+
+A compile into a build folder made from another model starts clean: the generated artefacts of that
+build (GENERATED below) are removed first and the log says so; `--from-step`/`--to-step` on such a
+folder are refused. Only a folder holding our build_config.json is ever cleaned; a non-empty folder
+without one is refused as `--out`.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -71,6 +89,8 @@ class BuildConfig:
     verify_seed: int = 0
     start_step: str | None = None
     stop_step: str | None = None
+    #: sha256 of the source model file (build identity; see the module docstring)
+    model_sha256: str = ""
 
     # ---- build folder layout ------------------------------------------------------------
     @property
@@ -113,6 +133,7 @@ class BuildConfig:
     def to_dict(self) -> dict:
         return {
             "model_path": str(self.model_path),
+            "model_sha256": self.model_sha256,
             "io": self.io.to_dict(),
             "board": self.board.to_dict(),
             "out_dir": str(self.out_dir),
@@ -135,6 +156,90 @@ class BuildConfig:
         return p
 
 
+BUILD_CONFIG = "build_config.json"
+# What a build writes into its folder; a clean start removes these (and nothing else).
+GENERATED = ("steps", "codegen", "verify", "report", "report.json", "report.md", "rtlsim", "partition",
+             "folding.json", "dataflow_parent.onnx", "accelerator.json", "error.txt", "bitstream")
+
+
+class BuildMismatch(ValueError):
+    """A build folder that was not made from the model it is used with; the message says which."""
+
+
+def model_digest(path: str | Path) -> str:
+    """sha256 hex digest of a model file's bytes: the build identity recorded as "model_sha256"."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def recorded_model(build_dir: str | Path) -> tuple[str | None, str | None]:
+    """(model_sha256, model_path) that a build folder's build_config.json records (None where absent)."""
+    p = Path(build_dir) / BUILD_CONFIG
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(d, dict):
+        return None, None
+    return d.get("model_sha256") or None, d.get("model_path")
+
+
+def check_build_model(build_dir: str | Path, model_onnx: str | Path) -> str:
+    """Raise BuildMismatch unless `build_dir` was built from exactly the bytes of `model_onnx`; return the digest."""
+    build_dir = Path(build_dir)
+    if not (build_dir / BUILD_CONFIG).is_file():
+        raise BuildMismatch(f"{build_dir} is not a build folder (no {BUILD_CONFIG})")
+    want = model_digest(model_onnx)
+    have, made_from = recorded_model(build_dir)
+    if have is None:
+        raise BuildMismatch(
+            f"{build_dir} does not record which model it was built from (a build older than the model_sha256 "
+            f"field); compile {model_onnx} again"
+        )
+    if have != want:
+        raise BuildMismatch(
+            f"{build_dir} was built from another model ({made_from}, sha256 {have[:12]}...) than {model_onnx} "
+            f"(sha256 {want[:12]}...); compile {model_onnx} again, or name another build folder with --out"
+        )
+    return want
+
+
+def check_model_file(onnx: Path) -> None:
+    """A readable ONNX model with one static input shape; ValueError naming what is wrong."""
+    size = onnx.stat().st_size
+    if size == 0:
+        raise ValueError(f"{onnx}: the file is empty (0 bytes); export the model again (python -m model.pipeline ... --from export)")
+    import onnx as onnx_lib
+
+    try:
+        m = onnx_lib.load(str(onnx), load_external_data=False)
+    except Exception as e:  # DecodeError and friends: not a protobuf, truncated
+        raise ValueError(f"{onnx}: not a readable ONNX model ({type(e).__name__}); a truncated copy or another "
+                         "kind of file? Export the model again") from e
+    g = m.graph
+    inits = {i.name for i in g.initializer}
+    inputs = [i for i in g.input if i.name not in inits]
+    if not g.node or not inputs or not g.output:
+        raise ValueError(f"{onnx}: an ONNX file without a graph to compile ({len(g.node)} nodes, {len(inputs)} "
+                         f"inputs, {len(g.output)} outputs)")
+    if len(inputs) != 1:
+        raise ValueError(f"{onnx}: the graph has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                         "the accelerator takes one (the I/Q frame)")
+    i = inputs[0]
+    dims = i.type.tensor_type.shape.dim if i.type.tensor_type.HasField("shape") else []
+    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
+        raise ValueError(
+            f"{onnx}: input {i.name} has shape {shape or 'unknown'}; FINN compiles a static shape. Export with a "
+            "fixed batch of 1, e.g. (1, 2, 1024) (a dynamic batch dimension is not supported)"
+        )
+    if shape[0] != 1:
+        raise ValueError(f"{onnx}: input {i.name} has batch {shape[0]} (shape {shape}); export with batch 1")
+
+
 def resolve_model(model: str | Path) -> tuple[Path, str]:
     """A run folder (runs/<name>/ with model.onnx) or a .onnx file -> (onnx path, model name)."""
     p = Path(model)
@@ -146,9 +251,51 @@ def resolve_model(model: str | Path) -> tuple[Path, str]:
     if p.suffix != ".onnx":
         raise ValueError(f"{p}: expected a run folder or a .onnx file")
     if not p.is_file():
-        raise FileNotFoundError(str(p))
+        raise FileNotFoundError(f"{p}: no such model file")
     name = p.stem if p.stem != "model" else p.resolve().parent.name
     return p, name
+
+
+def check_out_dir(out: Path) -> None:
+    """`--out` must be a build folder, an empty folder or a new one: never a file, never a folder of other files."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder; name a build folder, e.g. hw/builds/<name>")
+    if out.is_dir() and not (out / BUILD_CONFIG).is_file() and any(out.iterdir()):
+        raise ValueError(f"--out {out}: this folder is not a build folder (no {BUILD_CONFIG}) and is not empty; "
+                         "name a new or empty folder, e.g. hw/builds/<name>")
+
+
+def prepare_out_dir(cfg: "BuildConfig", log=print) -> None:
+    """Before a build writes into cfg.out_dir: if that folder holds a build of another model, refuse a
+    partial build (--from-step/--to-step) and otherwise remove that build's generated artefacts."""
+    out = cfg.out_dir
+    check_out_dir(out)
+    if not (out / BUILD_CONFIG).is_file():
+        return
+    have, made_from = recorded_model(out)
+    if have == cfg.model_sha256:
+        return
+    what = (f"another model ({made_from}, sha256 {have[:12]}...)" if have
+            else "an unknown model (it predates the model_sha256 field)")
+    if cfg.start_step or cfg.stop_step:
+        flag = "--from-step" if cfg.start_step else "--to-step"
+        raise BuildMismatch(f"{out} holds a build of {what}, not of {cfg.model_path}; {flag} would mix the two. "
+                            f"Compile it whole first (without {flag}), or name another build folder with --out")
+    keep = cfg.folding_file.resolve() if cfg.folding_file is not None else None
+    removed = []
+    for name in GENERATED:
+        p = out / name
+        if keep is not None and p.resolve() == keep:
+            continue  # the folding file given as input stays
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+        else:
+            continue
+        removed.append(name)
+    log(f"{out} held a build of {what}; removed its artefacts ({', '.join(removed) or 'none'}) and building "
+        f"{cfg.model_path} from the start")
 
 
 def make_config(
@@ -159,11 +306,23 @@ def make_config(
     **kwargs,
 ) -> BuildConfig:
     onnx, name = resolve_model(model)
+    check_model_file(onnx)
     b = load_board(board)
     io = load_io(onnx)
     out = Path(out_dir) if out_dir else DEFAULT_BUILD_ROOT / f"{name}-{b.name}"
+    check_out_dir(out)
     if kwargs.get("folding_file") is not None:
         kwargs["folding_file"] = Path(kwargs["folding_file"])
+        if not kwargs["folding_file"].is_file():
+            raise FileNotFoundError(f"--folding {kwargs['folding_file']}: no such file")
+    fps = kwargs.get("target_fps")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"--target-fps {fps}: expected a positive number of frames per second")
+    if clock_mhz is not None and not (math.isfinite(clock_mhz) and clock_mhz > 0):
+        raise ValueError(f"--clock-mhz {clock_mhz}: expected a positive clock in MHz")
+    if kwargs.get("verify_frames") is not None and kwargs["verify_frames"] < 1:
+        raise ValueError(f"--verify-frames {kwargs['verify_frames']}: expected at least 1 frame")
+    kwargs.setdefault("model_sha256", model_digest(onnx))
     return BuildConfig(
         model_path=onnx,
         io=io,
@@ -187,5 +346,10 @@ def config_from_build(build_dir: str | Path) -> BuildConfig:
     model = Path(d["model_path"])
     if not model.is_file():
         raise FileNotFoundError(f"{build_dir} was built from {model}, which no longer exists")
+    if d.get("model_sha256") != model_digest(model):
+        raise BuildMismatch(
+            f"{build_dir} was built from {model}, which has changed since (or the build predates the model_sha256 "
+            f"field); compile it again: python -m compile.build compile {model} --out {build_dir}"
+        )
     return make_config(model, board=d["board"]["name"], out_dir=build_dir, clock_mhz=d["clock_mhz"],
                        verify_frames=d["verify_frames"], verify_seed=d["verify_seed"])

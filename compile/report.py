@@ -64,9 +64,10 @@ def build_report(model, cfg) -> dict:
     }
     search_path = cfg.report_dir / "folding_search.json"
     folding = json.loads(search_path.read_text()) if search_path.is_file() else None
-    return {
+    rep = {
         "format": REPORT_FORMAT,
         "model": str(cfg.model_path),
+        "model_sha256": cfg.model_sha256,
         "board": {"name": board.name, "part": board.part, "description": board.description},
         "clock_mhz": cfg.clock_mhz,
         "frame_length": cfg.io.frame_length,
@@ -91,6 +92,34 @@ def build_report(model, cfg) -> dict:
         "layers": rows,
         "excluded": "FIFOs, data width converters, DMA/shell, host-side ops (see accelerator.json)",
     }
+    rep["target_fps"] = cfg.target_fps
+    rep["meets_target"] = None if cfg.target_fps is None else fps >= cfg.target_fps * (1 - 1e-9)
+    rep["problems"] = constraint_problems(rep)
+    return rep
+
+
+def constraint_problems(rep: dict) -> list[str]:
+    """Sentences for each way the design misses what was asked: the target throughput, the board, the
+    budget. Empty when it meets them all. `compile` exits 1 on any unless --allow-over-budget."""
+    out = []
+    t = rep["throughput"]
+    target = rep.get("target_fps")
+    if target is not None and t["frames_per_s"] < target * (1 - 1e-9):
+        clock_hz = rep["clock_mhz"] * 1e6
+        out.append(
+            f"the target of {target:,.6g} frames/s is missed: the fastest folding reaches {t['frames_per_s']:,.0f} "
+            f"frames/s ({t['cycles_per_frame']:,} cycles per frame at {rep['clock_mhz']:g} MHz, bottleneck "
+            f"{t['bottleneck']})" + (f"; at {rep['clock_mhz']:g} MHz no design exceeds {clock_hz:,.0f} frames/s"
+                                     if target > clock_hz else "")
+        )
+    for r, u in rep["resources"].items():
+        if u["capacity"] and u["estimate"] > u["capacity"]:
+            out.append(f"it needs {u['percent']:,.0f}% of the board's {r} ({u['estimate']:,.0f} of "
+                       f"{u['capacity']:,}): it does not fit the {rep['board']['name']}")
+        elif not u["within_budget"]:
+            pct = f" ({u['percent']:,.0f}% of the board)" if u["percent"] is not None else ""
+            out.append(f"it uses {u['estimate']:,.0f} {r}{pct}, over the budget of {u['budget']:,.0f}")
+    return out
 
 
 def _fmt(v, nd=0):
@@ -109,6 +138,8 @@ def to_markdown(rep: dict) -> str:
         f"Board {rep['board']['description']} ({rep['board']['part']}), clock {rep['clock_mhz']:g} MHz. "
         "FINN's analytical estimates for the dataflow layers (no FIFOs, width converters, shell).",
         "",
+        *([f"**Model** `{rep['model']}`, sha256 `{rep['model_sha256']}`.", ""] if rep.get("model_sha256") else []),
+        *([f"**Does not meet what was asked:** {'; '.join(rep['problems'])}.", ""] if rep.get("problems") else []),
         "| throughput | |",
         "|---|---|",
         f"| cycles per frame | {t['cycles_per_frame']:,} (bottleneck {t['bottleneck']}) |",

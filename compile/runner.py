@@ -6,7 +6,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .config import BuildConfig
+from .config import BuildConfig, model_digest, prepare_out_dir
 from .finnenv import init_finn
 from .steps import STEP_NAMES, STEPS, StepError
 from .verify import VerificationError, Verifier
@@ -48,6 +48,10 @@ def _load_start(cfg: BuildConfig, steps, first: str):
 def run_build(cfg: BuildConfig, steps=None, log=print) -> dict:
     """Run (a slice of) the step list. Raises StepError / VerificationError naming the step."""
     steps = list(steps) if steps is not None else list(STEPS)
+    if not cfg.model_sha256:
+        cfg.model_sha256 = model_digest(cfg.model_path)
+    prepare_out_dir(cfg, log=log)  # a build of another model: refuse a partial build, else start clean
+    _select(cfg, steps)  # unknown step names fail before anything is written
     cfg.make_dirs()
     init_finn(cfg.codegen_dir)
     cfg.save()
@@ -94,7 +98,8 @@ def run_build(cfg: BuildConfig, steps=None, log=print) -> dict:
                + ("" if v["int_output_exact"] is None else f", int exact {v['int_output_exact']}")
                if v else ""))
     _finish(cfg, model, out)
-    return {"out_dir": str(cfg.out_dir), "steps": records, "last_artefact": str(out)}
+    return {"out_dir": str(cfg.out_dir), "steps": records, "last_artefact": str(out),
+            "ran": [n for n, _ in todo]}
 
 
 def _finish(cfg: BuildConfig, model, latest: Path) -> None:

@@ -13,6 +13,9 @@ and an honest list of what was counted as free:
   which a dataflow build folds into thresholds, and are not listed. A hardware build pays for the rest.
 
 Needs qonnx only (no torch), so compile/ and scripts can call `python -m model.cost` on any file.
+
+    python -m model.cost <file.onnx> [--json] [--out cost.json]
+Exit status: 0 done, 2 a file that cannot be costed or an --out that cannot be written (one line on stderr).
 """
 
 from __future__ import annotations
@@ -87,6 +90,8 @@ def _load(model_path: str | Path):
     path = Path(model_path)
     if not path.exists():
         raise CostError(f"{path}: no such file (expected a QONNX .onnx, e.g. runs/<name>/model.onnx)")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise CostError(f"{path}: {'a folder' if path.is_dir() else 'an empty file'}, not a QONNX .onnx file")
     try:
         model = ModelWrapper(str(path))
     except Exception as exc:  # onnx raises DecodeError and friends for a damaged file
@@ -251,8 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     except CostError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # qonnx's inference on a graph it cannot handle
+        print(f"error: {args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 2
     if args.out:
-        write_cost_json(rep, args.out)
+        try:
+            write_cost_json(rep, args.out)
+        except OSError as exc:
+            print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     print(json.dumps(rep.to_dict(), indent=2) if args.json else format_report(rep))
     return 0
 

@@ -185,6 +185,9 @@ def step_evaluate(ctx: RunContext) -> None:
                         predicted=predicted.astype(np.uint8), logits=logits.astype(np.float32))
     metrics["data"] = data.describe()
     metrics["checkpoint"] = str(ctx.run.final)
+    from model.train import run_environment
+
+    metrics["environment"] = run_environment()  # what exact reruns depend on (model/train.py)
     ctx.run.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     write_metric_plots(metrics, ctx.run.plots, f"{ctx.recipe.name} ({data.kind} data)")
     ctx.say(f"[evaluate] {summary_line(metrics, data.kind)}; plots in {ctx.run.plots}")
@@ -328,6 +331,9 @@ def run_pipeline(recipe: Recipe, run_dir: Path, first: str = "data", last: str =
         run.root.mkdir(parents=True, exist_ok=True)
         save_recipe(recipe, run.recipe)
     ctx = RunContext(recipe=recipe, run=run, progress=progress and main)
+    from model.train import configure_threads
+
+    configure_threads(recipe.train)  # one thread count for every step: evaluation's sums depend on it too
     lo, hi = STEP_NAMES.index(first), STEP_NAMES.index(last)
     for name, step in STEPS[lo : hi + 1]:
         if not (main or name in DATA_PARALLEL_STEPS):

@@ -9,6 +9,9 @@ whose worker died (no heartbeat for GRACE_S seconds) is failed and queued again 
     python -m model.sweep run  sweeps/compare.yaml --out runs/sweeps/compare [--storage URL] [--n-trials N]
     python -m model.sweep report sweeps/compare.yaml --out runs/sweeps/compare [--storage URL]
 
+Exit status: 0 done (a failed trial is recorded in the study and queued again on the next run), 2 a bad
+spec, trial recipe or --out (one line on stderr, before any trial runs).
+
 Spec (YAML):
     name: compare
     set: {train.epochs: 5}                  # overrides for every trial
@@ -33,9 +36,8 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from model.config import RecipeError, from_dict, load_recipe
+from model.config import RecipeError, from_dict, load_recipe, read_yaml
 
 SAMPLERS = ("grid", "nsga2", "tpe")
 
@@ -59,17 +61,58 @@ class SweepSpec:
     compile: dict | None = None
 
 
+MAX_CHECKED_TRIALS = 4096  # recipes of a sweep are all loaded (and so checked) before it starts, up to this many
+
+
 def load_spec(path: str | Path) -> SweepSpec:
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """Read and check a sweep spec: its keys, and every trial's recipe with its overrides (so a typo in a
+    trial fails here, naming the trial and the key, not hours later inside the study)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such sweep spec (see sweeps/ for the shipped ones)")
+    data = read_yaml(path, "sweep spec")
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a sweep spec is a mapping (name, set, trials or base + grid), "
+                          f"not a {type(data).__name__}")
+    trials = data.get("trials") or []
+    if not isinstance(trials, list):
+        raise RecipeError(f"{path}: trials: expected a list of {{name, recipe, set}}, got {trials!r}")
     spec = from_dict(SweepSpec, {k: v for k, v in data.items() if k != "trials"})
-    spec.trials = [from_dict(TrialSpec, t, f"trials[{i}].") for i, t in enumerate(data.get("trials") or [])]
+    spec.trials = [from_dict(TrialSpec, t, f"trials[{i}].") for i, t in enumerate(trials)]
     if bool(spec.trials) == bool(spec.grid):
         raise RecipeError(f"{path}: give either `trials` or `base` + `grid`, not both or neither")
     if spec.grid and not spec.base:
         raise RecipeError(f"{path}: a grid needs `base`, the recipe it varies")
     if spec.sampler not in SAMPLERS:
         raise RecipeError(f"{path}: sampler {spec.sampler!r} unknown; choose one of {SAMPLERS}")
+    if spec.n_trials is not None and spec.n_trials < 1:
+        raise RecipeError(f"{path}: n_trials: expected at least 1, got {spec.n_trials}")
+    for key, values in spec.grid.items():
+        if not isinstance(values, list) or not values:
+            raise RecipeError(f"{path}: grid.{key}: expected a non-empty list of values, got {values!r}")
+    labels = set()
+    for n, params in enumerate(_all_params(spec)):
+        if n >= MAX_CHECKED_TRIALS:
+            break
+        try:
+            label, _ = trial_recipe(spec, params)
+        except RecipeError as exc:
+            which = (f"trials[{params['trial']}]" if spec.trials
+                     else "grid point " + ", ".join(f"{k}={spec.grid[k][i]!r}" for k, i in params.items()))
+            raise RecipeError(f"{path}: {which}: {exc}") from exc
+        if label in labels:
+            raise RecipeError(f"{path}: two trials are named {label!r}; they would share one run folder")
+        labels.add(label)
     return spec
+
+
+def _all_params(spec: SweepSpec):
+    import itertools
+
+    space = search_space(spec)
+    keys = list(space)
+    for combo in itertools.product(*(space[k] for k in keys)):
+        yield dict(zip(keys, combo))
 
 
 def search_space(spec: SweepSpec) -> dict[str, list]:
@@ -301,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", required=True)
     rep.add_argument("--storage")
     args = ap.parse_args(argv)
+    if getattr(args, "n_trials", None) is not None and args.n_trials < 1:
+        ap.error(f"--n-trials {args.n_trials}: expected at least 1")
     try:
         spec = load_spec(args.spec)
         out = Path(args.out)
@@ -310,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
             rows = write_report(open_study(spec, out, args.storage), out)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # --out is a file, or cannot be written
+        print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(format_table(rows))
     print(f"table {out / 'results.md'}, plot {out / 'pareto.png'}")

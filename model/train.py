@@ -3,6 +3,14 @@
 Defaults follow the challenge sandbox (Adam, lr 0.01, cosine warm restarts with T_0 = 5 epochs, batch
 1024); every one of them is a recipe setting. Each epoch's shuffle is derived from (seed, epoch), so a
 resumed run sees the same batches as an uninterrupted one.
+
+Reproducibility: on CPU a run is bit-for-bit repeatable on one machine for one thread count
+(`train.threads`, applied to every step of a run, not only training): the initial weights and every
+shuffle are seeded, batches are read in a fixed order, and PyTorch's deterministic algorithms are
+enforced. The thread count changes the order of floating-point reductions and so the result; other
+CPUs (another instruction set, e.g. AVX-512 against AVX2) and other library versions may too.
+`run_environment()` records what decides it (metrics.json, "environment"). On CUDA, cuDNN's fastest
+(non-deterministic) kernels are kept.
 """
 
 from __future__ import annotations
@@ -39,6 +47,40 @@ def logits_of(output) -> torch.Tensor:
 
 def cross_entropy_objective(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits_of(net(x)), y)
+
+
+def configure_threads(cfg: TrainConfig, device: torch.device | None = None) -> None:
+    """The recipe's thread count (every step of a run uses the same one) and, on CPU, deterministic algorithms."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if (device or resolve_device(cfg.device)).type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)  # CPU kernels are; warn, never fail, if one is not
+
+
+def run_environment() -> dict:
+    """What a CPU run's exact figures depend on, besides the recipe and the data."""
+    import platform
+
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -222,9 +264,8 @@ def fit(
 
     from model import distributed
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     device = distributed.device_for(resolve_device(cfg.device))
+    configure_threads(cfg, device)
     world, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
     progress = progress and main
     if cfg.batch_size % world:
