@@ -63,11 +63,24 @@ def load_board(name_or_path: str | Path) -> Board:
                 f"(hw/boards/<board>.yaml), or pass a board YAML file"
             )
         path = files[key]
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: YAML syntax error{where}: {getattr(e, 'problem', None) or e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a board definition is a mapping (name, part, finn_board, clock_mhz, resources)")
     missing = [k for k in ("name", "part", "finn_board", "clock_mhz", "resources") if k not in data]
     if missing:
         raise ValueError(f"{path}: board definition lacks {', '.join(missing)}")
-    res = {k: int(v) for k, v in data["resources"].items()}
+    try:
+        res = {k: int(v) for k, v in dict(data["resources"]).items()}
+        clock = float(data["clock_mhz"])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: resources must map names to counts and clock_mhz must be a number") from None
+    if not clock > 0 or any(v < 0 for v in res.values()):
+        raise ValueError(f"{path}: clock_mhz must be positive and resource counts not negative")
     lacking = [r for r in RESOURCES if r not in res]
     if lacking:
         raise ValueError(f"{path}: resources lack {', '.join(lacking)}")
@@ -76,7 +89,7 @@ def load_board(name_or_path: str | Path) -> Board:
         part=str(data["part"]),
         finn_board=str(data["finn_board"]),
         shell=str(data.get("shell", "vivado_zynq")),
-        clock_mhz=float(data["clock_mhz"]),
+        clock_mhz=clock,
         resources=res,
         description=str(data.get("description", "")),
         source=str(path),

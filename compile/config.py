@@ -315,6 +315,9 @@ def make_config(
         kwargs["folding_file"] = Path(kwargs["folding_file"])
         if not kwargs["folding_file"].is_file():
             raise FileNotFoundError(f"--folding {kwargs['folding_file']}: no such file")
+        from .folding import load_folding
+
+        load_folding(kwargs["folding_file"])  # a damaged file is a usage error, named before the build
     fps = kwargs.get("target_fps")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ValueError(f"--target-fps {fps}: expected a positive number of frames per second")

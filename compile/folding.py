@@ -101,7 +101,10 @@ def save_folding(cfg: dict, path: Path) -> Path:
 
 
 def load_folding(path: Path) -> dict:
-    data = json.loads(Path(path).read_text())
+    try:
+        data = json.loads(Path(path).read_text())
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise FoldingError(f"{path}: not a JSON folding config ({e})") from None
     if not isinstance(data, dict):
         raise FoldingError(f"{path}: a folding config is a JSON object of node name -> attributes")
     return data

@@ -225,6 +225,19 @@ def test_compile_refuses_bad_numbers(tmp_path, capsys, args, message):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.parametrize("flag, text, message", [
+    ("--board", "name: x\n  part: [\n", "YAML syntax error at line 2"),
+    ("--board", "- a list\n", "a board definition is a mapping"),
+    ("--folding", "{bad json", "not a JSON folding config"),
+])
+def test_compile_names_a_damaged_board_or_folding_file(tmp_path, capsys, flag, text, message):
+    f = tmp_path / ("board.yaml" if flag == "--board" else "folding.json")
+    f.write_text(text)
+    code, out = _compile(["compile", str(FIXTURES / "tiny_vgg"), "--out", str(tmp_path / "b"), flag, str(f)], capsys)
+    assert code == 2 and message in _one_line(out.err)
+    assert not (tmp_path / "b").exists()
+
+
 def test_compile_out_never_takes_a_file_or_a_folder_of_other_files(tmp_path, capsys):
     a_file = tmp_path / "afile"
     a_file.write_text("keep")
