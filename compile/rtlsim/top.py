@@ -140,12 +140,17 @@ def generate_top(model, units: list[Unit]) -> tuple[str, dict]:
         for k, t in enumerate(n.output):
             widths[t] = inst.get_outstream_width_padded(k)
 
+    # wires are named after the layer and output port that drive them, not after the tensor: the
+    # tensors FINN inserts get random names, which would change the top level (and force a new
+    # verilation) on every stitching of the same design
+    driver = {t: f"w_{u.name}_out{k}" for u in units for k, t in enumerate(nodes[u.name].output)}
+
     def sig(t):
         if t == t_in:
             return "s"
         if t == t_out:
             return "m"
-        return "w_" + re.sub(r"\W", "_", t)
+        return driver[t]
 
     for t, w in widths.items():
         if t != t_out:
