@@ -21,8 +21,19 @@ RTL simulation (--board rtlsim): the same, with the verilated RTL of the stitche
 execution; fast enough for the whole test split, which is its default. Its report says RTL
 SIMULATION and gives throughput and latency in simulated cycles at the build's clock.
 
-Exit status: 0 done, 2 usage/metadata/data error, 3 no bitfile for a board, 4 the accelerator or
-emulator failed, 5 the board did not answer or the remote run failed.
+Before anything runs, the data file is checked against the run (readable HDF5 of the RadioML schema;
+the frames of predictions.npz with the same labels and SNRs; where DATA names another file than the
+run's data.json, the same block size, generator settings and seed, and the same I/Q samples): a
+different file is named as such (exit status 2), never reported as a disagreeing accelerator.
+
+ssh and scp get `--` before the host; a host or user starting with '-' is refused. --remote-dir is
+deleted on the board before each copy only if a deployment created and marked it (a file
+.amc-fpga-deploy in it); an empty folder is taken over, anything else refused (exit status 2). The
+results are fetched next to the previous ones and replace them only once complete.
+
+Exit status: 0 done, 1 the accelerator disagrees with the software model, 2 usage/metadata/data error,
+3 no bitfile for a board, 4 the accelerator or emulator failed, 5 the board did not answer or the
+remote run failed.
 """
 from __future__ import annotations
 
@@ -49,6 +60,20 @@ RTLSIM = "rtlsim"
 
 class BoardUnreachable(RuntimeError):
     """ssh/scp to the board failed or timed out; the message has ssh's own words."""
+
+    def __init__(self, message: str, returncode: int | None = None):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+#: [user@]host[:port]: user and host names as ssh knows them (letters, digits, '.', '_', '-'; never a
+#: leading '-', which ssh and scp would take for an option), or a bracketed IPv6 address
+HOST_RE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9._-]*@)?([A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
+#: the file that marks a folder on the board as one a deployment created (and may therefore delete)
+REMOTE_MARK = ".amc-fpga-deploy"
+REMOTE_MARK_TEXT = "amc-fpga-deploy/1"
+#: exit status of the "make room" step when --remote-dir is an existing folder no deployment made
+REFUSED_RC = 9
 
 
 @dataclass
@@ -78,10 +103,18 @@ class Target:
             return cls(rtlsim=True)
         if (boards_dir / f"{t}.yaml").is_file():  # a board type (BOARD=zcu104 is compile's meaning)
             return cls(board_type=t)
-        m = re.fullmatch(r"((?:[^@\s:]+@)?(?:\[[0-9a-fA-F:]+\]|[^@\s:\[\]]+))(?::(\d+))?", t)
-        if not m:
-            raise MetadataError(f"BOARD={t!r} is not [user@]host[:port], '{EMULATE}' or a board type")
-        return cls(host=m.group(1), port=int(m.group(2)) if m.group(2) else None)
+        m = HOST_RE.fullmatch(t)
+        if not m or (m.group(3) and not 1 <= int(m.group(3)) <= 65535):
+            why = (" (a host or user may not start with '-': ssh would read it as an option)"
+                   if t.startswith("-") or "@-" in t else "")
+            raise MetadataError(f"BOARD={t!r} is not [user@]host[:port], '{EMULATE}', '{RTLSIM}' or a board type "
+                                f"({', '.join(sorted(p.stem for p in boards_dir.glob('*.yaml')))}){why}")
+        return cls(host=(m.group(1) or "") + m.group(2), port=int(m.group(3)) if m.group(3) else None)
+
+    @property
+    def ssh_host(self) -> str | None:
+        """The host as ssh takes it: an IPv6 address without its brackets (scp keeps them)."""
+        return self.host.replace("[", "").replace("]", "") if self.host else None
 
     def __str__(self) -> str:
         if self.emulated:
@@ -107,10 +140,23 @@ class Plan:
     notes: list = field(default_factory=list)
 
 
+def _read_json(path: Path, what: str) -> dict:
+    try:
+        d = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise MetadataError(f"{path}: the {what} cannot be read as JSON ({e})") from e
+    if not isinstance(d, dict):
+        raise MetadataError(f"{path}: the {what} is not a JSON object")
+    return d
+
+
 def _board_type_of(build: Path) -> str:
     rep = build / "report.json"
     if rep.is_file():
-        return json.loads(rep.read_text())["board"]["name"]
+        try:
+            return str(_read_json(rep, "build report")["board"]["name"])
+        except (KeyError, TypeError) as e:
+            raise MetadataError(f"{rep}: no board.name in the build report ({e!r})") from e
     return build.name.rsplit("-", 1)[-1]
 
 
@@ -141,8 +187,10 @@ def make_plan(model: str, target: Target, build: str | None, data: str | None, o
     cost = run_dir / "cost.json" if (run_dir / "cost.json").is_file() else None
     if data is None:
         dj = run_dir / "data.json"
-        if dj.is_file() and json.loads(dj.read_text()).get("path"):
-            data = json.loads(dj.read_text())["path"]
+        if dj.is_file() and _read_json(dj, "run's data description").get("path"):
+            data = str(_read_json(dj, "run's data description")["path"])
+            if not Path(data).is_absolute() and not Path(data).exists() and (REPO / data).exists():
+                data = str(REPO / data)  # data.json paths are relative to the repository, where make runs
     if data is None:
         raise MetadataError(f"no data file: pass DATA=<RadioML .h5> (the run folder {run_dir} has no data.json)")
     bt = _board_type_of(b)
@@ -162,6 +210,12 @@ def make_plan(model: str, target: Target, build: str | None, data: str | None, o
 def assemble_package(plan: Plan) -> Path:
     """The deployment package: what is copied to the board (the same folder drives the emulation)."""
     pkg = plan.out / "package"
+    from .frontend import FrameSet
+
+    check_out_dir(plan.out)
+    # check now that the artefacts fit together (not on the board, minutes later), before anything is replaced
+    ModelIO.load(plan.build / "accelerator.json", plan.io_json)
+    fs = FrameSet.from_predictions(plan.predictions) if plan.predictions is not None else None  # DataError if damaged
     if pkg.exists():
         shutil.rmtree(pkg)
     meta = pkg / "meta"
@@ -170,11 +224,8 @@ def assemble_package(plan: Plan) -> Path:
     for src, dst in ((plan.io_json, "io.json"), (plan.build / "report.json", "report.json"), (plan.cost, "cost.json")):
         if src is not None and Path(src).is_file():
             shutil.copy2(src, meta / dst)
-    # check now that the artefacts fit together (not on the board, minutes later)
-    ModelIO.load(meta / "accelerator.json", meta / "io.json" if (meta / "io.json").is_file() else None)
-    if plan.predictions is not None:
-        d = np.load(plan.predictions)
-        np.savez_compressed(meta / "frames.npz", index=d["index"], label=d["label"], snr_db=d["snr_db"])
+    if fs is not None:
+        np.savez_compressed(meta / "frames.npz", index=fs.index, label=fs.label, snr_db=fs.snr_db)
     if plan.bitfile is not None:
         (pkg / "bitfile").mkdir()
         shutil.copy2(plan.bitfile, pkg / "bitfile" / plan.bitfile.name)
@@ -194,15 +245,99 @@ def assemble_package(plan: Plan) -> Path:
 
 RUN_SH = """#!/bin/bash
 # On the board: the PYNQ image's Python environment, then the driver on this package.
+#   run.sh [--python <python>] <driver.run options>
+# --python: the Python that runs the driver (default: python3 of the PYNQ environment, sourced below);
+# it needs numpy < 2, h5py and finn-plus-driver, and pynq for the board backend.
 set -e
 cd "$(dirname "$0")"
+PY=python3
+if [ "${1:-}" = "--python" ]; then PY="$2"; shift 2; fi
 for f in /etc/profile.d/pynq_venv.sh /etc/profile.d/xrt_setup.sh; do [ -f "$f" ] && source "$f"; done
-python3 -c "import finn_plus_driver, pynq" 2>/dev/null || {
-    echo "error: finn-plus-driver or pynq is missing on the board: pip install finn-plus-driver==1.6.1" \\
-         "(in the PYNQ environment)" >&2; exit 2; }
+need="finn_plus_driver, pynq"
+case " $* " in *" --backend emulation "*|*" --backend rtlsim "*) need="finn_plus_driver";; esac
+"$PY" -c "import $need" 2>/dev/null || {
+    echo "error: $PY cannot import $need: pip install finn-plus-driver==1.6.1" \\
+         "(in the board's PYNQ environment, or pass --remote-python)" >&2; exit 2; }
 export PYTHONPATH="$PWD/code${PYTHONPATH:+:$PYTHONPATH}"
-exec python3 -m driver.run --backend board --package "$PWD" --out "$PWD/results" "$@"
+exec "$PY" -m driver.run --backend board --package "$PWD" --out "$PWD/results" "$@"
 """
+
+
+def check_out_dir(out: Path) -> None:
+    """--out is written into (package/ and results/ replaced): only a new or empty folder, or one a
+    deployment wrote (package/meta/deploy.json, results/results.json or report.json in it)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise MetadataError(f"--out {out} exists and is not a folder")
+    if not any(out.iterdir()):
+        return
+    if any((out / f).is_file() for f in ("package/meta/deploy.json", "results/results.json", "report.json")):
+        return
+    raise MetadataError(f"--out {out} is a folder with other content (no deployment wrote it): refusing to write "
+                        "package/ and results/ into it; pass a new folder")
+
+
+def check_run_data(plan: Plan, explicit: bool) -> list:
+    """The data file against the run, before any accelerator runs: readable and of the RadioML schema;
+    the run's frames (predictions.npz) with their labels and SNRs at the same indices; and, where DATA
+    names another file than the run's data.json, the same generator settings, block size and frame
+    content. A DataError says what differs and which file the run used; returns notes for the log."""
+    from .frontend import DataError, FrameSet, check_data_file, content_mismatches, label_mismatches
+
+    notes = []
+    info = check_data_file(plan.data)
+    dj_path = plan.run_dir / "data.json" if plan.run_dir else None
+    dj = _read_json(dj_path, "data.json") if dj_path is not None and dj_path.is_file() else {}
+    recorded = Path(dj["path"]) if dj.get("path") else None
+    if recorded is not None and not recorded.is_absolute() and not recorded.exists():
+        recorded = REPO / recorded  # data.json paths are relative to the repository, where make runs
+    same = recorded is not None and recorded.is_file() and recorded.resolve() == Path(plan.data).resolve()
+    problems = []
+    fpb = dj.get("frames_per_block")
+    if fpb is not None and int(fpb) != info["frames_per_block"]:
+        problems.append(f"{info['frames_per_block']} frames per (class, SNR) block, the run's file has {fpb}")
+    attrs = info["attrs"]
+    if dj.get("kind") == "synthetic" and not attrs.get("synthetic"):
+        problems.append("it is not a synthetic file, the run's is")
+    elif dj.get("kind") in ("radioml2018", "radioml-schema") and attrs.get("synthetic"):
+        problems.append("it is a synthetic file, the run's is not")
+    gen = dj.get("synthetic_generator")
+    if gen and attrs.get("synthetic") and attrs.get("config"):
+        try:
+            theirs = json.loads(attrs["config"])
+            diff = sorted(k for k in set(gen) | set(theirs) if gen.get(k) != theirs.get(k))
+        except (TypeError, ValueError):
+            diff = ["config (unreadable)"]
+        if diff:
+            problems.append(f"other synthetic-generator settings ({', '.join(diff[:6])})")
+    if recorded is not None and recorded.is_file() and not same and not problems:
+        try:
+            theirs = check_data_file(recorded)["attrs"]
+        except Exception:
+            theirs = {}
+        if attrs.get("synthetic") and "seed" in attrs and "seed" in theirs and attrs["seed"] != theirs["seed"]:
+            problems.append(f"generator seed {attrs['seed']}, the run's file has seed {theirs['seed']}")
+    fs = FrameSet.from_predictions(plan.predictions) if plan.predictions is not None else None
+    if fs is not None and not problems:
+        checked, bad, first = label_mismatches(plan.data, fs)
+        if bad:
+            problems.append(f"{bad} of {checked} test frames checked have other labels or SNRs than in "
+                            f"{plan.predictions.name} ({first})")
+    if fs is not None and not problems and recorded is not None and recorded.is_file() and not same:
+        checked, bad, first = content_mismatches(plan.data, recorded, fs.index)
+        if bad:
+            problems.append(f"{bad} of {checked} test frames checked hold other I/Q samples than the run's file "
+                            f"(first: frame {first})")
+    if problems:
+        used = f"{recorded} (data.json)" if recorded is not None else "another file (its data.json names none)"
+        raise DataError(f"DATA={plan.data} is not the data file run {plan.run_dir} was evaluated on, {used}: "
+                        + "; ".join(problems)
+                        + (f". Leave DATA out to use {recorded}" if recorded is not None and explicit else ""))
+    if explicit and recorded is not None and not same and not (recorded.is_file()):
+        notes.append(f"the run's data file {recorded} (data.json) is not here: {plan.data} was checked for schema, "
+                     "labels and SNRs only, not frame by frame")
+    return notes
 
 
 # ---- the board side: ssh and scp with deadlines -------------------------------------------------
@@ -214,20 +349,58 @@ def ssh_options(connect_timeout: int, port: int | None, scp: bool = False) -> li
     return opts
 
 
+#: what --remote-dir may hold: a path that needs no quoting in a remote shell (scp's legacy protocol
+#: hands it to one) and none in SFTP mode (which takes it literally), so one spelling works for both
+REMOTE_DIR_RE = re.compile(r"[A-Za-z0-9_./+-]+")
+
+
+def check_remote_dir(remote_dir: str) -> str:
+    """--remote-dir, checked: a plain path (absolute, or relative to the login's home), no '..', never '/'."""
+    d = str(remote_dir)
+    parts = [p for p in d.split("/") if p not in ("", ".")]
+    problem = ("may only hold letters, digits and . _ / + - (it goes through a remote shell)"
+               if not REMOTE_DIR_RE.fullmatch(d) else "may not start with '-'" if d.startswith("-")
+               else "may not contain '..'" if ".." in parts else "must name a folder below / or the home folder"
+               if not parts else None)
+    if problem:
+        raise MetadataError(f"--remote-dir {d!r} {problem}")
+    return ("/" if d.startswith("/") else "") + "/".join(parts)
+
+
+def make_room_script(remote_dir: str, sudo: bool) -> str:
+    """Shell code run on the board before the copy: `remote_dir` is deleted only if a deployment created
+    and marked it (REMOTE_MARK); an empty folder is taken over; anything else is refused (REFUSED_RC)."""
+    d, m = shlex.quote(remote_dir), shlex.quote(f"{remote_dir}/{REMOTE_MARK}")
+    rm = f"rm -rf -- {d}" + (f" 2>/dev/null || sudo -n rm -rf -- {d}" if sudo else "")
+    refuse = (f"echo {shlex.quote(f'{remote_dir} exists and was not made by a deployment (no {REMOTE_MARK} in it)')}"
+              f" >&2; exit {REFUSED_RC}")
+    return (f"if [ -L {d} ] || {{ [ -e {d} ] && [ ! -d {d} ]; }}; then {refuse}; fi; "
+            f"if [ -d {d} ]; then "
+            f"if [ -f {m} ] && IFS= read -r l < {m} && [ \"$l\" = {REMOTE_MARK_TEXT} ]; then {rm}; "
+            f"elif [ -n \"$(ls -A -- {d})\" ]; then {refuse}; fi; fi; "
+            f"mkdir -p -- {d} && echo {REMOTE_MARK_TEXT} > {m} && "
+            f"echo 'made by driver.deploy: deleted and rewritten by the next deployment here' >> {m}")
+
+
 def remote_commands(target: Target, plan: Plan, remote_dir: str, run_args: list, connect_timeout: int,
-                    sudo: bool = True) -> list:
-    """The commands of a board deployment, in order: (purpose, argv)."""
+                    sudo: bool = True, remote_python: str | None = None) -> list:
+    """The commands of a board deployment, in order: (purpose, argv). `--` ends the options before every
+    host, so no host or path can become one; the remote folder is `remote_dir`, marked as a deployment's,
+    with the package in `remote_dir`/package."""
     host = target.host or "<user@board>"
-    ssh = ["ssh", *ssh_options(connect_timeout, target.port)]
-    scp = ["scp", "-q", "-r", *ssh_options(connect_timeout, target.port, scp=True)]
-    run = (["sudo", "-n"] if sudo else []) + ["bash", f"{remote_dir}/run.sh", *run_args]
+    ssh_host = target.ssh_host or host
+    remote_dir = check_remote_dir(remote_dir)
+    pkg = f"{remote_dir}/package"
+    ssh = ["ssh", *ssh_options(connect_timeout, target.port), "--", ssh_host]
+    scp = ["scp", "-q", "-r", *ssh_options(connect_timeout, target.port, scp=True), "--"]
+    run = ((["sudo", "-n"] if sudo else []) + ["bash", f"{pkg}/run.sh"]
+           + (["--python", remote_python] if remote_python else []) + list(run_args))
     return [
-        ("check the board answers", [*ssh, host, "true"]),
-        ("make room on the board", [*ssh, host, f"rm -rf {shlex.quote(remote_dir)} && mkdir -p "
-                                              f"{shlex.quote(str(Path(remote_dir).parent))}"]),
-        ("copy the deployment package", [*scp, str(plan.out / "package"), f"{host}:{remote_dir}"]),
-        ("run the accuracy pass and benchmarks", [*ssh, host, shlex.join(run)]),
-        ("fetch the results", [*scp, f"{host}:{remote_dir}/results", str(plan.out)]),
+        ("check the board answers", [*ssh, "true"]),
+        ("make room on the board", [*ssh, make_room_script(remote_dir, sudo)]),
+        ("copy the deployment package", [*scp, str(plan.out / "package"), f"{host}:{shlex.quote(pkg)}"]),
+        ("run the accuracy pass and benchmarks", [*ssh, shlex.join(run)]),
+        ("fetch the results", [*scp, f"{host}:{shlex.quote(pkg + '/results')}", str(plan.out / INCOMING)]),
     ]
 
 
@@ -240,24 +413,52 @@ def _run_remote(purpose: str, cmd: list, timeout_s: float, stream: bool = False)
         else:
             r = subprocess.run(cmd, timeout=timeout_s, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     except subprocess.TimeoutExpired as e:
-        raise BoardUnreachable(f"{purpose}: no answer within {timeout_s:g} s ({shlex.join(cmd[:1] + cmd[-2:])}); "
+        rest = cmd[cmd.index("--") + 1:] if "--" in cmd else cmd[-1:]
+        where = rest[0] if cmd[0] == "ssh" else next((x for x in rest if ":" in x), rest[-1])
+        raise BoardUnreachable(f"{purpose}: no answer within {timeout_s:g} s ({cmd[0]} {where}); "
                                "the board is off, unreachable or hangs") from e
     if r.returncode != 0:
-        err = "see its output above" if stream else ((r.stderr or "").strip() or "(no message)")
-        hint = {255: " (ssh could not connect or lost the connection)", 3: " (no bitfile on the board)",
-                4: " (the accelerator failed or timed out)"}.get(r.returncode, "")
-        raise BoardUnreachable(f"{purpose} failed (exit status {r.returncode}{hint}): {err}")
+        err = "see its output above" if stream else (" ".join((r.stderr or "").split()) or "(no message)")
+        hint = {255: " (ssh could not connect or lost the connection, or the remote command was killed)",
+                3: " (no bitfile on the board)",
+                4: " (the accelerator failed or timed out)", 2: " (a usage, metadata or data error on the board)",
+                -9: " (killed)", -15: " (terminated)", 137: " (killed)", 143: " (terminated)"}.get(r.returncode, "")
+        raise BoardUnreachable(f"{purpose} failed (exit status {r.returncode}{hint}): {err}", r.returncode)
+
+
+#: the results are fetched into this folder of --out and replace results/ only once complete
+INCOMING = ".results-incoming"
 
 
 def deploy_board(target: Target, plan: Plan, run_args: list, remote_dir: str, connect_timeout: int,
-                 run_timeout: float, sudo: bool, log=print) -> Path:
-    shutil.rmtree(plan.out / "results", ignore_errors=True)
-    for purpose, cmd in remote_commands(target, plan, remote_dir, run_args, connect_timeout, sudo):
+                 run_timeout: float, sudo: bool, log=print, remote_python: str | None = None) -> Path:
+    """Copy, run, fetch. The previous results/ (and report) here stay until new results have arrived
+    whole: a board that fails or stops answering half way loses nothing local."""
+    incoming = plan.out / INCOMING
+    shutil.rmtree(incoming, ignore_errors=True)
+    for purpose, cmd in remote_commands(target, plan, remote_dir, run_args, connect_timeout, sudo, remote_python):
         log(f"[deploy] {purpose}: {shlex.join(cmd)}")
         long = purpose.startswith("run")
         deadline = run_timeout if long else connect_timeout + (10 if purpose.startswith("check") else 300)
-        _run_remote(purpose, cmd, deadline, stream=long)
-    return plan.out / "results"
+        try:
+            _run_remote(purpose, cmd, deadline, stream=long)
+        except BoardUnreachable as e:
+            shutil.rmtree(incoming, ignore_errors=True)
+            if purpose.startswith("make room") and e.returncode == REFUSED_RC:
+                raise MetadataError(f"--remote-dir {remote_dir} on {target}: {str(e).split(': ', 1)[-1]}; "
+                                    "refusing to delete it: pass a new folder, or an empty one") from e
+            raise
+    if not (incoming / "results.json").is_file() or not (incoming / "frames.npz").is_file():
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise BoardUnreachable(f"the results fetched from {target} lack results.json or frames.npz")
+    results = plan.out / "results"
+    old = plan.out / ".results-previous"
+    shutil.rmtree(old, ignore_errors=True)
+    if results.exists():
+        results.rename(old)
+    incoming.rename(results)
+    shutil.rmtree(old, ignore_errors=True)
+    return results
 
 
 # ---- the command line ---------------------------------------------------------------------------
@@ -306,7 +507,18 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--latency-repeats", type=int, default=None)
     ap.add_argument("--timeout-s", type=float, default=None, help="deadline for one batch")
     ap.add_argument("--compile-python", default=None, help="emulation: Python of the compile environment")
-    ap.add_argument("--remote-dir", default="/home/xilinx/amc-fpga-deploy")
+    ap.add_argument("--remote-dir", default="/home/xilinx/amc-fpga-deploy",
+                    help="folder on the board for the package and results (letters, digits, . _ / + -); deleted "
+                         f"and rewritten by each deployment, so only a new or empty folder, or one a deployment "
+                         f"made and marked ({REMOTE_MARK}), is accepted")
+    ap.add_argument("--remote-python", default=None,
+                    help="board: the Python that runs the driver there (default: python3 of the board's PYNQ "
+                         "environment); it needs numpy < 2, h5py and finn-plus-driver")
+    ap.add_argument("--remote-backend", choices=["board", "emulation"], default="board",
+                    help="board: the accelerator on the board's FPGA. emulation: the emulator runs it on the "
+                         "remote machine instead, with this machine's paths for the build, the repository and "
+                         "the compile environment (--compile-python): the ssh path tested end to end against a "
+                         "machine without an FPGA (this one, or a copy of it); its report says EMULATION")
     ap.add_argument("--connect-timeout", type=int, default=10, help="ssh ConnectTimeout (s)")
     ap.add_argument("--run-timeout", type=float, default=6 * 3600, help="deadline of the remote run (s)")
     ap.add_argument("--no-sudo", action="store_true", help="run on the board without sudo (pynq needs root)")
@@ -324,19 +536,34 @@ def main(argv=None) -> int:
     log = lambda m: print(m, flush=True)  # noqa: E731
     try:
         target = Target.parse(a.board)
+        check_args(a)
+        if not target.emulated:
+            check_remote_dir(a.remote_dir)
         plan = make_plan(a.model, target, a.build, a.data, a.out)
-        if not target.emulated and plan.bitfile is None:
+        remote_emulated = not target.emulated and a.remote_backend == "emulation"
+        if not target.emulated and not remote_emulated and plan.bitfile is None:
             raise BitfileMissing(f"cannot deploy {plan.name} on {target}: {plan.bitfile_problem}")
+        if target.emulated or plan.data.exists():
+            plan.notes += check_run_data(plan, explicit=a.data is not None)
+        else:  # a board deployment whose data file is on the board only
+            plan.notes.append(f"{plan.data} is not here: the board checks its file {a.board_data or plan.data} "
+                              "against the run's labels and SNRs before running")
+        check_out_dir(plan.out)
         plan.out.mkdir(parents=True, exist_ok=True)
         pkg = assemble_package(plan)
         run_args = run_args_for(a, target.emulated, target.rtlsim)
-        board_data = a.board_data or str(plan.data)
-        remote_run = ["--data", board_data, *run_args_for(a, False)]
+        board_data = a.board_data or str(Path(plan.data).resolve())
+        if remote_emulated:
+            remote_run = ["--data", board_data, *run_args_for(a, True), "--backend", "emulation",
+                          "--build", str(plan.build.resolve()), "--compile-repo", str(REPO),
+                          "--compile-python", a.compile_python or _default_compile_python()]
+        else:
+            remote_run = ["--data", board_data, *run_args_for(a, False)]
         if target.emulated:
             log(f"[deploy] no board given ({'BOARD=' + target.board_type + ' is a board type, not a host; ' if target.board_type else ''}"
                 "BOARD=<user@host> deploys on one). On a board this would run:")
             for purpose, cmd in remote_commands(Target(), plan, a.remote_dir, remote_run, a.connect_timeout,
-                                                not a.no_sudo):
+                                                not a.no_sudo, a.remote_python):
                 log(f"    # {purpose}\n    {shlex.join(cmd)}")
             if plan.bitfile is None:
                 log(f"[deploy] NOTE: {plan.bitfile_problem}")
@@ -354,8 +581,10 @@ def main(argv=None) -> int:
             target_run.run(args)
         else:
             t0 = time.time()
+            for n in plan.notes:
+                log(f"[deploy] NOTE: {n}")
             results = deploy_board(target, plan, remote_run, a.remote_dir, a.connect_timeout, a.run_timeout,
-                                   not a.no_sudo, log)
+                                   not a.no_sudo, log, a.remote_python)
             log(f"[deploy] board run finished in {time.time() - t0:.0f} s")
         classes = json.loads(plan.io_json.read_text()).get("classes") if plan.io_json else None
         rep = rpt.write_report(plan.out, results, plan.predictions, plan.build / "report.json", plan.cost, classes)
@@ -382,7 +611,34 @@ def main(argv=None) -> int:
     except BoardUnreachable as e:
         print(f"error: {e}", file=sys.stderr)
         return 5
+    except OSError as e:  # a folder that cannot be written, a file that cannot be read
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _default_compile_python() -> str:
+    from .emulation import default_compile_python
+
+    return default_compile_python(REPO)
+
+
+def check_args(a) -> None:
+    """The numeric options, before anything is packaged or started: one line naming the option."""
+    from .frontend import DataError
+    from .run import int_list
+
+    for name, minimum in (("per_block", 1), ("limit", 1), ("batch_size", 1), ("bench_repeats", 0),
+                          ("latency_repeats", 0), ("connect_timeout", 1)):
+        v = getattr(a, name)
+        if v is not None and v < minimum:
+            raise DataError(f"--{name.replace('_', '-')} {v}: must be at least {minimum}")
+    for name in ("timeout_s", "run_timeout"):
+        v = getattr(a, name)
+        if v is not None and not v > 0:
+            raise DataError(f"--{name.replace('_', '-')} {v}: must be a positive number of seconds")
+    int_list(a.snrs, "--snrs")
+    int_list(a.bench_batch_sizes, "--bench-batch-sizes", 1)
 
 
 if __name__ == "__main__":

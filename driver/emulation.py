@@ -208,10 +208,13 @@ class EmulatedOverlay:
 
     def __init__(self, build_dir, batch_size: int = 1, compile_python: str | None = None,
                  timeout_s: float = 600.0, start_timeout_s: float = 300.0, io_shape_dict: dict | None = None,
-                 backend: str = "python"):
+                 backend: str = "python", repo: str | Path | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"emulation backend {backend!r}: expected one of {sorted(BACKENDS)}")
-        repo = Path(__file__).resolve().parents[1]
+        repo = Path(repo).resolve() if repo else Path(__file__).resolve().parents[1]
+        if not (repo / "compile" / "emulate.py").is_file():
+            raise EmulatorError(f"{repo} has no compile/emulate.py: the emulator worker needs the repository "
+                                "(pass --compile-repo <repository>)")
         self.build_dir = Path(build_dir)
         self.kind = BACKENDS[backend]
         self.compile_python = compile_python or default_compile_python(repo)

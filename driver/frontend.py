@@ -56,7 +56,11 @@ class FrameSet:
     @classmethod
     def from_predictions(cls, path: Path) -> "FrameSet":
         """The frames the software model was evaluated on (the run folder's predictions.npz)."""
-        d = np.load(path)
+        try:
+            d = np.load(path)
+            d = {k: d[k] for k in d.files}
+        except (OSError, ValueError, EOFError, __import__("zipfile").BadZipFile) as e:
+            raise DataError(f"{path}: not a readable .npz of per-frame predictions ({type(e).__name__}: {e})") from e
         missing = [k for k in ("index", "label", "snr_db") if k not in d]
         if missing:
             raise DataError(f"{path}: lacks {missing} (expected index, label, snr_db, predicted, logits)")
@@ -129,14 +133,101 @@ def _open_h5(path: Path):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such data file (the RadioML 2018.01A HDF5, or a file of the same schema)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the data file is empty (0 bytes): an interrupted copy or download?")
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise DataError(f"{path}: cannot be opened as HDF5 ({e})") from e
+        why = "truncated: an interrupted copy or download?" if "truncated" in str(e) else "not an HDF5 file?"
+        raise DataError(f"{path}: cannot be opened as HDF5, {why} ({e})") from e
     if "X" not in f:
         f.close()
         raise DataError(f"{path}: no dataset X (frames); a RadioML 2018 file has X, Y and Z")
     return f
+
+
+#: at most this many frames are read to check that a data file is the run's (labels, SNRs, content)
+CHECK_FRAMES = 512
+
+
+def _sample(index: np.ndarray, n: int = CHECK_FRAMES) -> np.ndarray:
+    """Up to `n` distinct indices spread evenly over `index`, increasing (as h5py's fancy reads want)."""
+    u = np.unique(np.asarray(index, dtype=np.int64))
+    if len(u) > n:
+        u = u[np.linspace(0, len(u) - 1, n).round().astype(np.int64)]
+    return u
+
+
+def check_data_file(path: Path, frame_shape: tuple | None = None) -> dict:
+    """The schema of a RadioML 2018 file, checked before anything runs on it: X (N, W, C) frames, Y (N, 24)
+    one-hot, Z (N, 1) SNRs, N a whole number of (class, SNR) blocks; the last frame is read, so a file cut
+    short inside its data is named here too. Returns {"frames", "frames_per_block", "attrs"}."""
+    with _open_h5(path) as f:
+        try:
+            x, y, z = f["X"], f.get("Y"), f.get("Z")
+            if y is None or z is None:
+                raise DataError(f"{path}: no dataset {'Y' if y is None else 'Z'}; a RadioML 2018 file has X, Y and Z")
+            n = x.shape[0]
+            if x.ndim != 3 or y.ndim != 2 or y.shape[1] != N_CLASSES or z.shape[0] != n or y.shape[0] != n:
+                raise DataError(f"{path}: X {x.shape}, Y {y.shape}, Z {z.shape} is not the RadioML 2018 schema "
+                                f"(X (N, 1024, 2), Y (N, {N_CLASSES}), Z (N, 1))")
+            if frame_shape is not None and (x.shape[2], x.shape[1]) != tuple(frame_shape):
+                raise MetadataError(f"{path}: X holds frames of shape {tuple(x.shape[1:])} (W, C); the model "
+                                    f"takes {tuple(frame_shape)} (C, W) frames")
+            blocks = N_CLASSES * N_SNRS
+            if n == 0 or n % blocks:
+                raise DataError(f"{path}: {n} frames is not a multiple of {blocks} (class, SNR) blocks")
+            np.asarray(x[n - 1]), np.asarray(y[n - 1]), np.asarray(z[n - 1])
+            attrs = {k: (v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v) for k, v in f.attrs.items()}
+        except OSError as e:  # h5py reads past the end of a damaged file
+            raise DataError(f"{path}: cannot be read (truncated or damaged HDF5: {e})") from e
+    return {"frames": int(n), "frames_per_block": int(n // blocks), "attrs": attrs}
+
+
+def label_mismatches(path: Path, frames: "FrameSet", limit: int = CHECK_FRAMES) -> tuple[int, int, str]:
+    """Labels and SNRs the file holds at (a spread sample of) the frames' indices against the frames' own:
+    (frames checked, frames that differ, the first difference in words)."""
+    idx = _sample(frames.index, limit)
+    with _open_h5(path) as f:
+        n = f["X"].shape[0]
+        if len(idx) and (idx[0] < 0 or idx[-1] >= n):
+            return len(idx), len(idx), f"frame index {int(idx[-1])} is out of range ({n} frames in the file)"
+        try:
+            y = np.asarray(f["Y"][idx.tolist()]).argmax(1)
+            z = np.round(np.asarray(f["Z"][idx.tolist()], dtype=np.float64).reshape(-1)).astype(np.int64)
+        except (OSError, KeyError) as e:
+            raise DataError(f"{path}: cannot read labels and SNRs ({e})") from e
+    pos = {int(i): k for k, i in enumerate(frames.index)}
+    k = np.asarray([pos[int(i)] for i in idx], dtype=np.int64)
+    bad = np.flatnonzero((y != frames.label[k]) | (z != frames.snr_db[k]))
+    if not len(bad):
+        return len(idx), 0, ""
+    b = int(bad[0])
+    return len(idx), len(bad), (f"frame {int(idx[b])} is class {int(y[b])} at {int(z[b])} dB in the file, class "
+                                f"{int(frames.label[k[b]])} at {int(frames.snr_db[k[b]])} dB in the run")
+
+
+def check_labels(path: Path, frames: "FrameSet", what: str) -> None:
+    """DataError unless the file's labels and SNRs at the frames' indices are the frames' (`what`: whose)."""
+    checked, bad, first = label_mismatches(path, frames)
+    if bad:
+        raise DataError(f"{path} is not the data file of {what}: {bad} of {checked} frames checked have other "
+                        f"labels or SNRs ({first})")
+
+
+def content_mismatches(path: Path, reference: Path, index: np.ndarray,
+                       limit: int = CHECK_FRAMES) -> tuple[int, int, int]:
+    """Frames of two files at (a spread sample of) `index`: (frames checked, frames that differ, first index)."""
+    idx = _sample(index, limit)
+    with _open_h5(path) as a, _open_h5(reference) as b:
+        if a["X"].shape[1:] != b["X"].shape[1:] or (len(idx) and idx[-1] >= min(len(a["X"]), len(b["X"]))):
+            return len(idx), len(idx), int(idx[0]) if len(idx) else -1
+        try:
+            xa, xb = np.asarray(a["X"][idx.tolist()]), np.asarray(b["X"][idx.tolist()])
+        except OSError as e:
+            raise DataError(f"{path} or {reference}: cannot read frames ({e})") from e
+    bad = np.flatnonzero(~(xa == xb).reshape(len(idx), -1).all(axis=1))
+    return len(idx), len(bad), int(idx[bad[0]]) if len(bad) else -1
 
 
 def read_blocks(h5_path: Path, index: np.ndarray, frame_shape: tuple, block_frames: int = 2048):

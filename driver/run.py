@@ -8,6 +8,9 @@ report.json, frames.npz: the frames to run), bitfile/ and driver/ (finn-plus's b
 settings.json, where Vivado ran) and code/driver/ (this package). The results folder gets
 results.json (benchmarks, provenance) and frames.npz (per frame: index, label, snr_db, predicted,
 logits, int_out); the host turns them into the report (driver.report), so nothing here plots.
+The data file is checked before the accelerator starts (readable HDF5 of the RadioML schema; its
+labels and SNRs at the frames' indices those of meta/frames.npz), so a damaged or foreign file is one
+line and exit status 2, never a traceback or a disagreement.
 Exit status: 0 done, 2 usage/metadata/data error, 3 no bitfile, 4 the accelerator or emulator failed.
 """
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .frontend import Classifier, DataError, FrameSet
+from .frontend import Classifier, DataError, FrameSet, check_data_file, check_labels
 from .meta import BitfileMissing, MetadataError, ModelIO
 
 RESULTS_FORMAT = "amc-fpga-deploy-results/1"
@@ -128,7 +131,7 @@ def open_backend(args, io: ModelIO):
         raise MetadataError(f"--backend {args.backend} needs --build <build folder> (the emulator runs its accelerator)")
     worker = "rtlsim" if args.backend == "rtlsim" else "python"
     accel = EmulatedOverlay(args.build, batch_size=args.batch_size, compile_python=args.compile_python,
-                            timeout_s=args.timeout_s, backend=worker)
+                            timeout_s=args.timeout_s, backend=worker, repo=getattr(args, "compile_repo", None))
     info = {"artefact": accel.artefact, "build": str(Path(args.build).resolve()),
             "compile_python": accel.compile_python,
             "note": "EMULATION: the compiled accelerator executed in software by finn-plus (Python), "
@@ -142,13 +145,50 @@ def open_backend(args, io: ModelIO):
     return accel, info
 
 
+def int_list(text: str | None, what: str, minimum: int | None = None) -> list | None:
+    """'30,10' -> [30, 10]; a DataError naming the option otherwise ('' and None: None)."""
+    if not text:
+        return None
+    try:
+        out = [int(t) for t in str(text).split(",")]
+    except ValueError:
+        raise DataError(f"{what} {text!r}: expected whole numbers separated by commas, e.g. 30,10") from None
+    if minimum is not None and any(v < minimum for v in out):
+        raise DataError(f"{what} {text!r}: every value must be at least {minimum}")
+    return out
+
+
+def check_numbers(args) -> None:
+    """The numeric options, before anything starts: one line naming the option."""
+    for name, minimum in (("per_block", 1), ("limit", 1), ("batch_size", 1), ("block_frames", 1),
+                          ("bench_repeats", 0), ("latency_repeats", 0)):
+        v = getattr(args, name, None)
+        if v is not None and v < minimum:
+            raise DataError(f"--{name.replace('_', '-')} {v}: must be at least {minimum}")
+    for name in ("timeout_s", "energy_seconds"):
+        v = getattr(args, name, None)
+        if v is not None and not (v >= 0 if name == "energy_seconds" else v > 0):
+            raise DataError(f"--{name.replace('_', '-')} {v}: must be a positive number of seconds")
+    int_list(args.snrs, "--snrs")
+    int_list(args.bench_batch_sizes, "--bench-batch-sizes", 1)
+
+
 def run(args) -> dict:
+    check_numbers(args)
     pkg = Path(args.package)
     meta = pkg / "meta"
     io = ModelIO.load(meta / "accelerator.json", meta / "io.json" if (meta / "io.json").is_file() else None)
     frames_file = meta / "frames.npz"
-    fs = FrameSet.from_predictions(frames_file) if frames_file.is_file() else FrameSet.official_test_split(args.data)
-    snrs = [int(s) for s in args.snrs.split(",")] if args.snrs else None
+    # the data file, before any accelerator starts: readable, the RadioML schema, and (where the package
+    # names the frames) the file the software model was evaluated on
+    check_data_file(args.data, io.frame_shape)
+    if frames_file.is_file():
+        fs = FrameSet.from_predictions(frames_file)
+        check_labels(args.data, fs, "this deployment (meta/frames.npz: the frames the software model was "
+                                    "evaluated on, with their labels and SNRs)")
+    else:
+        fs = FrameSet.official_test_split(args.data)
+    snrs = int_list(args.snrs, "--snrs")
     if args.per_block or snrs or args.limit:
         fs = fs.subset(per_block=args.per_block, snrs=snrs, limit=args.limit)
     out = Path(args.out)
@@ -173,7 +213,7 @@ def run(args) -> dict:
         np.savez_compressed(out / "frames.npz", index=fs.index, label=fs.label, snr_db=fs.snr_db,
                             predicted=res["predicted"].astype(np.int64), logits=res["logits"],
                             int_out=res["int_out"])
-        sizes = [int(b) for b in args.bench_batch_sizes.split(",")] if args.bench_batch_sizes else []
+        sizes = int_list(args.bench_batch_sizes, "--bench-batch-sizes", 1) or []
         log(f"[{accel.kind}] throughput at batch sizes {sizes}")
         throughput = measure_throughput(accel, sizes, args.bench_repeats) if sizes else []
         log(f"[{accel.kind}] single-frame latency ({args.latency_repeats} repeats)")
@@ -231,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "accelerator; rtlsim: its verilated RTL")
     ap.add_argument("--build", default=None, help="emulation: the build folder whose accelerator to run")
     ap.add_argument("--compile-python", default=None, help="emulation: Python of the compile environment")
+    ap.add_argument("--compile-repo", default=None,
+                    help="emulation: the repository whose compile/ the emulator worker runs (default: the one "
+                         "this driver's code is in; a deployment package's copy of the driver has none)")
     ap.add_argument("--per-block", type=int, default=None, help="only the first K frames of each (class, SNR)")
     ap.add_argument("--snrs", default=None, help="only these SNRs (dB), comma-separated")
     ap.add_argument("--limit", type=int, default=None, help="at most this many frames")
@@ -262,6 +305,9 @@ def main(argv=None) -> int:
     except (AcceleratorTimeout, EmulatorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 4
+    except OSError as e:  # e.g. an --out that cannot be written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
