@@ -194,6 +194,8 @@ def test_every_ssh_and_scp_call_ends_its_options_before_the_host(fixture_run, ti
         assert any(a.startswith("root@127.0.0.1") for a in cmd[i + 1:]), purpose
     assert cmds[2][1][-1] == "root@127.0.0.1:/tmp/d/package"
     assert cmds[4][1][-2] == "root@127.0.0.1:/tmp/d/package/results"
+    v6 = deploy.remote_commands(deploy.Target.parse("root@[::1]:2222"), plan, "/tmp/d", [], 5, False)
+    assert v6[0][1][-2:] == ["root@::1", "true"] and v6[2][1][-1] == "root@[::1]:/tmp/d/package"
 
 
 def test_a_folder_no_deployment_made_is_never_deleted_on_the_board(ssh_path, fixture_run, tiny_build, tmp_path, capsys):
