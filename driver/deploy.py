@@ -160,6 +160,24 @@ def _board_type_of(build: Path) -> str:
     return build.name.rsplit("-", 1)[-1]
 
 
+def check_build_model(build: Path, onnx: Path, model: str) -> None:
+    """The build must have been compiled from this model.onnx: build_config.json records the sha256 of
+    the model it compiled ("model_sha256", compile/config.py), else a report could carry one model's
+    name and another's measurements."""
+    import hashlib
+
+    cfg = build / "build_config.json"
+    recorded = _read_json(cfg, "build configuration").get("model_sha256") if cfg.is_file() else None
+    again = f"compile it again: make compile MODEL={model} [OUT={build}]"
+    if not recorded:
+        raise MetadataError(f"{build} does not record which model it was built from (a build from before "
+                            f"builds recorded it); {again}")
+    if not onnx.is_file():
+        raise MetadataError(f"{onnx} is missing: the run folder has no exported model")
+    if hashlib.sha256(onnx.read_bytes()).hexdigest() != recorded:
+        raise MetadataError(f"{build} was compiled from another model than {onnx} (model_sha256 differs); {again}")
+
+
 def make_plan(model: str, target: Target, build: str | None, data: str | None, out: str | None) -> Plan:
     p = Path(model)
     if p.is_dir():
@@ -182,6 +200,7 @@ def make_plan(model: str, target: Target, build: str | None, data: str | None, o
     if not (b / "accelerator.json").is_file():
         raise MetadataError(f"no build folder for {name} at {b} (no accelerator.json): run `make compile MODEL={model}` "
                             "first, or pass BUILD=<build folder>")
+    check_build_model(b, onnx, model)
     io_json = run_dir / "io.json" if (run_dir / "io.json").is_file() else None
     preds = run_dir / "predictions.npz" if (run_dir / "predictions.npz").is_file() else None
     cost = run_dir / "cost.json" if (run_dir / "cost.json").is_file() else None

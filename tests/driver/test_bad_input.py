@@ -271,3 +271,16 @@ def test_an_out_folder_that_is_not_a_deployments_is_left_alone(fixture_run, tiny
     assert deploy.main(emulate(fixture_run, tiny_build, home)) == 2
     assert "refusing to write package/ and results/ into it" in one_error_line(capsys)
     assert snapshot(home) == before
+
+
+def test_a_build_of_another_model_is_named(fixture_run, tiny_build, earlier, tmp_path, capsys):
+    """The build records the sha256 of the model it compiled; a run whose model.onnx differs is refused."""
+    run = tmp_path / "run"
+    shutil.copytree(fixture_run, run)
+    with open(run / "model.onnx", "ab") as f:
+        f.write(b"\x00")  # another file: one byte more
+    before = snapshot(earlier)
+    assert deploy.main(emulate(run, tiny_build, earlier)) == 2
+    line = one_error_line(capsys)
+    assert "was compiled from another model" in line and "make compile" in line
+    assert snapshot(earlier) == before
