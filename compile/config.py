@@ -1,4 +1,4 @@
-"""Typed build configuration and the layout of a build folder (README "Build folder").
+"""Typed build configuration and the layout of a build folder (docs/artefacts.md "Build folder").
 
 Build identity: every build records which model it was made from. `build_config.json` and
 `report.json` hold `"model_sha256"`: the sha256 hex digest (lower case, 64 characters) of the bytes of the

@@ -1,4 +1,4 @@
-"""The I/O description (io.json, README "I/O description") and the host-side input quantizer.
+"""The I/O description (io.json, docs/artefacts.md "I/O description") and the host-side input quantizer.
 
 compile/ reads the model's input quantizer from io.json when there is one next to the model, and
 otherwise derives it from the graph's first Quant node. The accelerator receives integer codes:

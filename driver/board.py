@@ -36,7 +36,7 @@ def find_bitfile(where: Path) -> tuple[Path, Path]:
     bit = next((c for c in cands if c.is_file()), None)
     if bit is None:
         raise BitfileMissing(f"no bitfile (finn-accel.bit) under {where}: the accelerator has not been synthesised. "
-                             "`make bitstream MODEL=...` runs finn-plus's flow where Vivado is (see README, "
+                             "`make bitstream MODEL=...` runs finn-plus's flow where Vivado is (see docs/artefacts.md, "
                              "'Build folder'); without a bitfile only the emulated deployment can run")
     hwh = bit.with_suffix(".hwh")
     if not hwh.is_file():

@@ -29,7 +29,7 @@ from model.config import Recipe, RecipeError, load_recipe, save_recipe
 
 @dataclass
 class RunFolder:
-    """Where each artefact of a run lives (names documented in README, "Run folder")."""
+    """Where each artefact of a run lives (names documented in docs/artefacts.md, "Run folder")."""
 
     root: Path
 

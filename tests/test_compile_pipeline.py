@@ -1,5 +1,5 @@
 """The step list runs through hw_codegen on the tiny fixtures, every step verified, and the build
-folder holds what README "Build folder" promises."""
+folder holds what docs/artefacts.md "Build folder" promises."""
 import json
 
 import numpy as np
