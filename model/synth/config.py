@@ -34,7 +34,11 @@ class SynthConfig:
     samples_per_symbol: float = 8.0
     """Nominal oversampling; the signal then occupies about (1 + roll-off) / 8 of the sampled band."""
     rolloff_range: tuple[float, float] = (0.1, 0.4)
-    """Root-raised-cosine roll-off, drawn per frame."""
+    """(Root-)raised-cosine roll-off, drawn per frame."""
+    pulse_shape: str = "rrc"
+    """Pulse of the linear modulations as the file sees it: "rrc", the transmitter's root-raised cosine alone,
+    or "rc", the raised cosine that a transmit RRC and the receiver's matched RRC filter make together
+    (a Nyquist pulse: the waveform passes through the symbols at the symbol instants)."""
     symbol_rate_offset_max: float = 0.01
     """Relative symbol-rate error |delta|: the frame's samples per symbol are sps / (1 + delta)."""
     rrc_span_symbols: int = 6
@@ -96,6 +100,8 @@ class SynthConfig:
             problems.append(f"multipath_delays={self.multipath_delays} (need increasing, starting at 0)")
         if not 0 < self.snr_bandwidth <= 1:
             problems.append(f"snr_bandwidth={self.snr_bandwidth} (need 0 < x <= 1)")
+        if self.pulse_shape not in ("rrc", "rc"):
+            problems.append(f"pulse_shape={self.pulse_shape!r} (need 'rrc' or 'rc')")
         if self.rrc_span_symbols < 1 or self.gmsk_span_symbols < 1:
             problems.append("pulse spans must be at least 1 symbol")
         if problems:

@@ -65,14 +65,34 @@ def rrc(u: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return num / (pu * (1.0 - four_bu * four_bu))
 
 
+def raised_cosine(u: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Raised-cosine impulse response at time u (in symbols), 1 at u = 0 and 0 at every other whole symbol.
+
+    The overall response of a root-raised-cosine transmitter followed by the receiver's matched filter: a
+    Nyquist pulse, so the waveform passes through the symbols at the symbol instants (no inter-symbol
+    interference) where a transmit-only RRC waveform does not. The removable singularity at |u| = 1/(2 beta)
+    is avoided by nudging u as in `rrc`.
+    """
+    two_bu = 2.0 * beta * u
+    u = np.where(np.abs(1.0 - two_bu * two_bu) < _EPS, u + 10 * _EPS, u)
+    two_bu = 2.0 * beta * u
+    return np.sinc(u) * np.cos(np.pi * beta * u) / (1.0 - two_bu * two_bu)
+
+
+PULSES = {"rrc": rrc, "rc": raised_cosine}
+"""Pulse shapes of the linear modulations by SynthConfig.pulse_shape name."""
+
 RRC_TABLE_STEPS = 128
 """Table resolution per symbol. Linear interpolation between steps 1/128 symbol apart is accurate to ~1e-4
 of the peak (-80 dB), far below anything the channel or float32 storage keeps, and 6x cheaper than
 evaluating the formula for every tap of every sample."""
 
 
-def rrc_train(symbols: np.ndarray, clock: SymbolClock, rolloff: np.ndarray, span: int) -> np.ndarray:
-    """sum_n symbols[f, n] * rrc(t_k - n T) for every frame f and sample k; symbols indexed via `clock`.
+def rrc_train(symbols: np.ndarray, clock: SymbolClock, rolloff: np.ndarray, span: int,
+              shape: str = "rrc") -> np.ndarray:
+    """sum_n symbols[f, n] * p(t_k - n T) for every frame f and sample k; symbols indexed via `clock`.
+
+    p is the root-raised cosine (`shape` "rrc") or the raised cosine ("rc"), of each frame's roll-off.
 
     The pulse of each frame is tabulated once on a grid of 1/RRC_TABLE_STEPS symbol and interpolated, and
     all gathers use flat indices computed once, so each tap costs a few vector operations.
@@ -80,7 +100,7 @@ def rrc_train(symbols: np.ndarray, clock: SymbolClock, rolloff: np.ndarray, span
     n_frames, n_samples = clock.index.shape
     steps = RRC_TABLE_STEPS
     grid = np.arange((2 * span + 3) * steps + 1) / steps - (span + 1)  # covers u in [-span - 1, span + 2]
-    table = rrc(grid[None, :], rolloff[:, None])
+    table = PULSES[shape](grid[None, :], rolloff[:, None])
     slope = np.diff(table, axis=1, append=table[:, -1:])
     table, slope = table.ravel(), slope.ravel()
 

@@ -32,12 +32,12 @@ def _clock(rng: np.random.Generator, n: int, n_samples: int, span: int, cfg: Syn
 
 
 def linear(name: str, rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> np.ndarray:
-    """Constellation symbols shaped by root-raised-cosine pulses (ASK, PSK, APSK, QAM)."""
+    """Constellation symbols shaped by (root-)raised-cosine pulses (ASK, PSK, APSK, QAM)."""
     clock = _clock(rng, n, n_samples, cfg.rrc_span_symbols, cfg)
     alphabet = constellation(name)
     symbols = alphabet[rng.integers(0, alphabet.size, (n, clock.n_symbols))]
     rolloff = _uniform(rng, cfg.rolloff_range, n)
-    return rrc_train(symbols, clock, rolloff, cfg.rrc_span_symbols)
+    return rrc_train(symbols, clock, rolloff, cfg.rrc_span_symbols, cfg.pulse_shape)
 
 
 def oqpsk(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> np.ndarray:
@@ -46,8 +46,8 @@ def oqpsk(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) ->
     clock = _clock(rng, n, n_samples, span, cfg)
     bits = rng.integers(0, 2, (2, n, clock.n_symbols)) * 2.0 - 1.0
     rolloff = _uniform(rng, cfg.rolloff_range, n)
-    i = rrc_train(bits[0], clock, rolloff, span)
-    q = rrc_train(bits[1], clock.shifted(0.5), rolloff, span)
+    i = rrc_train(bits[0], clock, rolloff, span, cfg.pulse_shape)
+    q = rrc_train(bits[1], clock.shifted(0.5), rolloff, span, cfg.pulse_shape)
     return (i + 1j * q) / np.sqrt(2)
 
 
