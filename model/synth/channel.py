@@ -1,7 +1,7 @@
 """The propagation and receiver impairments DeepSig list: multipath fading, carrier offset, noise, scaling.
 
 Applied in physical order: the multipath channel, then the receiver's carrier frequency and phase error (and
-optional phase noise), then thermal noise at the block's SNR, then per-frame normalisation to unit power.
+optional phase noise), then thermal noise at the block's SNR, then per-frame normalisation (unit power or unit mean amplitude).
 """
 
 from __future__ import annotations
@@ -66,9 +66,23 @@ def unit_power(x: np.ndarray) -> np.ndarray:
     return x / np.sqrt(np.mean(np.abs(x) ** 2, axis=1, keepdims=True))
 
 
+def unit_mean_amplitude(x: np.ndarray) -> np.ndarray:
+    """Scale every frame to mean |x| = 1 (the L1 rule of DeepSig's public 2016 generator, at unit scale)."""
+    return x / np.mean(np.abs(x), axis=1, keepdims=True)
+
+
+def unit_deviation(x: np.ndarray) -> np.ndarray:
+    """Scale every frame to unit standard deviation about its complex mean (x / x.std(), numpy's rule)."""
+    return x / np.std(x, axis=1, keepdims=True)
+
+
+NORMALISATIONS = {"power": unit_power, "amplitude": unit_mean_amplitude, "deviation": unit_deviation}
+
+
 def apply_channel(
     rng: np.random.Generator, clean: np.ndarray, snr_db: float, n_out: int, cfg: SynthConfig
 ) -> np.ndarray:
     """Everything between transmitter and file: `clean` has n_out + cfg.max_delay samples per frame."""
     faded = multipath(clean, fading_taps(rng, clean.shape[0], cfg), cfg.multipath_delays, n_out)
-    return unit_power(awgn(rng, carrier_offset(rng, faded, cfg), snr_db, cfg))
+    received = awgn(rng, carrier_offset(rng, faded, cfg), snr_db, cfg)
+    return NORMALISATIONS[cfg.frame_normalisation](received)

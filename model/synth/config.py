@@ -80,6 +80,15 @@ class SynthConfig:
     0.5 (3 dB more noise than full band) is calibrated: with 1.0 the proxy classifier ran 2-3 dB ahead of
     the real baseline's curve between -14 and -4 dB."""
 
+    # --- the file ------------------------------------------------------------------------------------------
+    frame_normalisation: str = "power"
+    """How each frame is scaled at the end: "power", mean |x|^2 = 1; "amplitude", mean |x| = 1 (DeepSig's
+    public RadioML 2016 generator divides each frame by the sum of |x|, an L1 norm; mean |x| = 1 is that rule
+    at unit scale). Under "amplitude" a frame's power is E|x|^2 / (E|x|)^2: 1 for constant-envelope FM/GMSK,
+    about 2 for OOK, 4/pi for complex Gaussian noise. "deviation": unit standard deviation about the frame's
+    complex mean, E|x - mean x|^2 = 1 (numpy's x / x.std()), so a frame with a DC part (OOK, ASK, AM with
+    carrier) has power 1 + |mean|^2 / variance, about 2 for OOK; zero-mean frames have unit power."""
+
     def __post_init__(self) -> None:
         problems = []
         if self.samples_per_symbol < 2:
@@ -100,6 +109,8 @@ class SynthConfig:
             problems.append(f"multipath_delays={self.multipath_delays} (need increasing, starting at 0)")
         if not 0 < self.snr_bandwidth <= 1:
             problems.append(f"snr_bandwidth={self.snr_bandwidth} (need 0 < x <= 1)")
+        if self.frame_normalisation not in ("power", "amplitude", "deviation"):
+            problems.append(f"frame_normalisation={self.frame_normalisation!r} (need power, amplitude or deviation)")
         if self.pulse_shape not in ("rrc", "rc"):
             problems.append(f"pulse_shape={self.pulse_shape!r} (need 'rrc' or 'rc')")
         if self.rrc_span_symbols < 1 or self.gmsk_span_symbols < 1:
