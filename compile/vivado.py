@@ -118,10 +118,12 @@ def write_handoff(cfg: BuildConfig, model_path: Path, d: Path) -> Path:
     from qonnx.core.modelwrapper import ModelWrapper
 
     from .folding import apply_folding
+    from .hwops import register
 
     sized = sized_fifo_depths(cfg)
     if not sized:
         return model_path
+    register()  # the model holds our RTL layers (Pool_rtl, VVAU_rtl); this may run before any init_finn
     model = ModelWrapper(str(model_path))
     apply_folding(model, sized, strict=True)
     out = d / "handoff.onnx"

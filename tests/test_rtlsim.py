@@ -197,3 +197,20 @@ def test_inserted_fifo_and_width_converter_are_bit_exact_alone_under_backpressur
         node = model.get_nodes_by_op_type(op)[1]
         c = check_node(model, node.name, tmp_path / node.name, _rtllib(), frames=2, ready_prob=0.5, valid_prob=0.5)
         assert c.bit_exact, (node.name, c.first_mismatch)
+
+
+def test_make_bitstream_without_vivado_still_says_what_is_missing_after_sizing(simulated):
+    """In a fresh process (our RTL layers not registered yet) the hand-off with sized FIFOs is written and
+    the missing tools are named, exit 3: not a KeyError for Pool_rtl."""
+    import os
+    import subprocess
+    import sys
+
+    from compile_support import ROOT
+
+    cfg, _, _ = simulated
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XILINX_")}
+    r = subprocess.run([sys.executable, "-m", "compile.build", "bitstream", str(cfg.model_path), "--out",
+                        str(cfg.out_dir), "--reuse"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "XILINX_VIVADO is not set" in r.stderr and "handoff.onnx" in r.stderr
