@@ -6,6 +6,10 @@ with the real baseline's (shared/reference/README.md) and list the main confusio
 The proxy is a 7-block VGG-like 1-D CNN (32-64 filters) trained for minutes on CPU, far smaller in data and
 training than the quantized VGG10 baseline; its curve is a guide to the data's difficulty, not a stand-in
 for the baseline's. The data file is cached and rebuilt when the generator's configuration changes.
+
+VARIANTS below are the generator's named settings: `default`, `round2` and `round1` (the defaults before
+calibration rounds 3 and 2), round 3's steps, channel variants. scripts/critic_synth.py scores any of them
+with networks trained on the real file (docs/synthetic-data.md), which round 3 calibrated against.
 """
 
 from __future__ import annotations
@@ -25,23 +29,48 @@ sys.path.insert(0, str(ROOT))
 from model.radioml import CLASSES, FRAME_LEN, N_CLASSES, SNRS_DB, validate_file  # noqa: E402
 from model.split import filter_by_snr, official_split  # noqa: E402
 from model.synth import DEFAULT_CONFIG  # noqa: E402
+from model.synth.config import ROUND2_CONFIG  # noqa: E402
+from model.synth.critic import REAL_BASELINE_OVERALL as REFERENCE_OVERALL  # noqa: E402,F401
+from model.synth.critic import REAL_BASELINE_POINTS as REFERENCE_POINTS  # noqa: E402
 
-# The real baseline's accuracy per SNR (shared/reference/README.md, read from the challenge notebook's plot,
-# +-0.01); SNRs the table skips are interpolated, ">= 12 dB: 0.92-0.93" is taken as 0.925.
-REFERENCE_POINTS = {-20: 0.045, -16: 0.055, -12: 0.09, -10: 0.14, -8: 0.20, -6: 0.27, -4: 0.34, -2: 0.43,
-                    0: 0.53, 2: 0.62, 4: 0.73, 6: 0.83, 8: 0.89, 10: 0.91, 12: 0.925, 30: 0.925}
-REFERENCE_OVERALL = 0.5947
+# The real baseline's accuracy per SNR (shared/reference/README.md) lives in model/synth/critic.py.
 
 # The generator before calibration round 2: every synthetic figure measured before it was made on this.
-ROUND1_CONFIG = dataclasses.replace(DEFAULT_CONFIG, cfo_max=1e-4, rician_k_db_range=(0.0, 20.0))
+ROUND1_CONFIG = dataclasses.replace(ROUND2_CONFIG, cfo_max=1e-4, rician_k_db_range=(0.0, 20.0))
 
-VARIANTS = {  # channel changes tried against a PSK/APSK/QAM-order confusion
+# Calibration round 3 (docs/synthetic-data.md): the steps from round 2 to the default, one change each,
+# each measured with the real-trained critics (scripts/critic_synth.py).
+R3_STEPS = {
+    "r3-1-rc": dict(pulse_shape="rc"),
+    "r3-2-deviation": dict(frame_normalisation="deviation"),
+    "r3-3-ssb-carrier": dict(ssb_carrier_range=DEFAULT_CONFIG.ssb_carrier_range,
+                             ssb_residual_carrier_range=DEFAULT_CONFIG.ssb_residual_carrier_range),
+    "r3-4-fm": dict(fm_message_bandwidth_range=DEFAULT_CONFIG.fm_message_bandwidth_range,
+                    fm_deviation_range=DEFAULT_CONFIG.fm_deviation_range),
+    "r3-5-rolloff": dict(rolloff_range=DEFAULT_CONFIG.rolloff_range),
+}
+
+
+def _round3_steps() -> dict:
+    out, changes = {}, {}
+    for name, change in R3_STEPS.items():
+        changes.update(change)
+        out[name] = dataclasses.replace(ROUND2_CONFIG, **changes)
+    return out
+
+
+VARIANTS = {
     "default": DEFAULT_CONFIG,
+    "round2": ROUND2_CONFIG,
     "round1": ROUND1_CONFIG,
+    **_round3_steps(),  # the last step is the default
+    # channel changes tried against a PSK/APSK/QAM-order confusion (on the default's signal model)
     # round 2's carrier offset with round 1's heavy fading (Rician K 0-20 dB)
     "k0-20": dataclasses.replace(DEFAULT_CONFIG, rician_k_db_range=(0.0, 20.0)),
     "nomp": dataclasses.replace(DEFAULT_CONFIG, multipath_delays=(0,)),
     "ideal": dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), symbol_rate_offset_max=0.0),
+    "round2-ideal": dataclasses.replace(ROUND2_CONFIG, cfo_max=0.0, multipath_delays=(0,),
+                                        symbol_rate_offset_max=0.0),
     # not a channel change: twice the symbols per frame on round 1's channel, to see whether the PSK orders
     # were short of evidence; the multipath profile is rescaled to the same fraction of a symbol (3/8 -> 1/4)
     "round1-sps4": dataclasses.replace(ROUND1_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),

@@ -10,6 +10,7 @@ import pytest
 
 from model.radioml import CLASSES, FRAME_LEN, N_BLOCKS, N_CLASSES, N_SNRS, SNRS_DB, block_start, validate_file
 from model.synth import DEFAULT_CONFIG, SynthConfig, generate_frames, write_synthetic_file
+from model.synth.config import ROUND2_CONFIG
 from model.synth import writer as writer_module
 from model.synth.__main__ import main as cli_main
 from model.synth.constellations import constellation
@@ -18,6 +19,8 @@ from model.synth.pulses import SymbolClock, gmsk_phase, rrc, rrc_train
 from model.synth.writer import make_block
 
 K = 2  # frames per block of the tiny test files: 1248 frames, about a second to write
+# the receiver filter of the PSK-order statistic for the default pulse (a raised cosine needs no matched filter)
+RECEIVER = dict(pulse=DEFAULT_CONFIG.pulse_shape, rolloff=float(np.mean(DEFAULT_CONFIG.rolloff_range)))
 
 
 def rng(*seed: int) -> np.random.Generator:
@@ -94,12 +97,22 @@ def test_writer_rejects_bad_arguments(tmp_path, kwargs):
 
 
 @pytest.mark.parametrize("snr", [-20, 0, 30])
-def test_every_class_has_unit_power_per_frame(snr):
+def test_every_frame_has_unit_deviation_and_zero_mean_classes_unit_power(snr):
+    """The default scales each frame to unit standard deviation about its complex mean (x / x.std()), so
+    classes without a DC part have unit power and OOK/ASK/AM with carrier more; round 2 scaled to unit power."""
     for mod in range(N_CLASSES):
         x = generate_frames(mod, snr, 8, rng(mod))
         assert x.shape == (8, FRAME_LEN, 2) and x.dtype == np.float32
-        assert np.allclose((x.astype(np.float64) ** 2).sum(-1).mean(1), 1.0, atol=1e-5)
         assert np.all(np.isfinite(x))
+        z = x[..., 0].astype(np.float64) + 1j * x[..., 1]
+        assert np.allclose(np.mean(np.abs(z - z.mean(1, keepdims=True)) ** 2, axis=1), 1.0, atol=1e-5)
+        power = np.mean(np.abs(z) ** 2, axis=1)
+        if CLASSES[mod] in ("BPSK", "QPSK", "16QAM", "256QAM", "OQPSK") or snr == -20:  # (slow FM: a mean)
+            assert np.allclose(power, 1.0, atol=0.05 if snr > -20 else 0.02), CLASSES[mod]
+        x2 = generate_frames(mod, snr, 4, rng(mod), ROUND2_CONFIG).astype(np.float64)
+        assert np.allclose((x2**2).sum(-1).mean(1), 1.0, atol=1e-5)
+    ook = generate_frames("OOK", 30, 8, rng(0)).astype(np.float64)
+    assert np.all((ook**2).sum(-1).mean(1) > 1.5)  # on-off keying carries a DC part: about 2
 
 
 def test_same_generator_state_same_frames():
@@ -131,7 +144,7 @@ def test_psk_orders_stay_apart_at_high_snr_on_the_default_channel():
     """The generator keeps phase sharp enough for 8/16/32PSK to differ at +30 dB: the M-th power of the
     matched-filtered phase collapses to one point at M = the order and not below (a CNN that confuses
     them lacks data, not information). Medians over 16 frames: deep fades scatter a few."""
-    stats = {c: np.median(psk_order_statistics(generate_frames(c, 30, 16, rng(i))), axis=0)
+    stats = {c: np.median(psk_order_statistics(generate_frames(c, 30, 16, rng(i)), **RECEIVER), axis=0)
              for i, c in enumerate(("8PSK", "16PSK", "32PSK"))}  # columns: M = 8, 16, 32
     assert stats["8PSK"][0] > 0.75
     assert stats["16PSK"][0] < 0.55 < 0.6 < stats["16PSK"][1]
@@ -146,15 +159,16 @@ def test_the_default_fading_leaves_the_psk_orders_resolvable_and_round_1s_did_no
     def separability(config):
         frames = [generate_frames(c, 20, 120, rng(7, i), config) for i, c in enumerate(("8PSK", "16PSK", "32PSK"))]
         labels = np.repeat(np.arange(3), 120)
-        return nearest_centroid_accuracy(psk_order_statistics(np.concatenate(frames)), labels)
+        return nearest_centroid_accuracy(psk_order_statistics(np.concatenate(frames), **RECEIVER), labels)
 
     assert separability(DEFAULT_CONFIG).min() > 0.9
     assert separability(dataclasses.replace(DEFAULT_CONFIG, rician_k_db_range=(0.0, 20.0)))[1] < 0.85
 
 
 def test_real_valued_classes_lie_on_a_line_on_a_clean_channel():
-    """BPSK and AM-DSB-SC carry no quadrature component: |E x^2| / E |x|^2 is near 1; QPSK and QAM near 0."""
-    clean = dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,))
+    """BPSK and AM-DSB-SC carry no quadrature component: |E x^2| / E |x|^2 is near 1; QPSK and QAM near 0
+    (AM-SSB-SC without the residual carrier the default gives it)."""
+    clean = dataclasses.replace(DEFAULT_CONFIG, cfo_max=0.0, multipath_delays=(0,), ssb_residual_carrier_range=(0.0, 0.0))
 
     def circularity(c):
         x = generate_frames(c, 30, 16, rng(1), clean).astype(np.float64)

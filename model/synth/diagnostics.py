@@ -20,10 +20,13 @@ def psk_order_statistics(
     rolloff: float = 0.25,
     segment_symbols: int = 16,
     span_symbols: int = 6,
+    pulse: str = "rrc",
 ) -> np.ndarray:
     """(n_frames, len(orders)): |mean(p^M)| of each frame, M in `orders`.
 
-    p is the phase (unit-modulus) of the RRC-matched-filtered signal at one sample per symbol, the timing
+    p is the phase (unit-modulus) of the received signal at one sample per symbol after the receiver's filter
+    (`pulse` "rrc": the RRC matched filter; "rc": frames whose pulse is already a raised cosine need only
+    the noise outside the band (1 + rolloff) / (2 sps) removed), the timing
     offset chosen per segment of `segment_symbols` symbols (short enough that a 1% symbol-rate error drifts
     by under a fifth of a symbol). An M-PSK signal's p^M is one point, so the statistic is near 1 at M and at
     multiples of M and low below M: 8PSK is high from M = 8, 16PSK from 16, 32PSK only at 32. A carrier
@@ -32,9 +35,16 @@ def psk_order_statistics(
     if frames.ndim != 3 or frames.shape[2] != 2:
         raise ValueError(f"frames must be (n, samples, 2) I/Q, got shape {frames.shape}")
     sps = int(samples_per_symbol)
-    taps = rrc(np.arange(-span_symbols * sps, span_symbols * sps + 1) / sps, np.asarray(rolloff))
     z = frames[..., 0].astype(np.float64) + 1j * frames[..., 1]
-    y = fftconvolve(z, taps[None, :] / np.linalg.norm(taps), mode="same", axes=1)
+    if pulse == "rrc":
+        taps = rrc(np.arange(-span_symbols * sps, span_symbols * sps + 1) / sps, np.asarray(rolloff))
+        y = fftconvolve(z, taps[None, :] / np.linalg.norm(taps), mode="same", axes=1)
+    elif pulse == "rc":  # already a Nyquist pulse: only the noise outside the signal's band is filtered off
+        spectrum = np.fft.fft(z, axis=1)
+        spectrum[:, np.abs(np.fft.fftfreq(z.shape[1])) > (1 + rolloff) / (2 * sps)] = 0
+        y = np.fft.ifft(spectrum, axis=1)
+    else:
+        raise ValueError(f"pulse must be 'rrc' or 'rc', got {pulse!r}")
     y = y[:, span_symbols * sps : -span_symbols * sps]  # drop the filter's edges
     p = y / np.maximum(np.abs(y), 1e-12)
     seg = segment_symbols * sps

@@ -59,7 +59,8 @@ def gmsk(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> 
     return np.exp(1j * gmsk_phase(bits, clock, cfg.gmsk_bt, span))
 
 
-def message(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> np.ndarray:
+def message(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig,
+            bandwidth: tuple[float, float] | None = None) -> np.ndarray:
     """Real zero-mean unit-RMS Gaussian message, low-passed at a per-frame cut-off.
 
     Shaped in the frequency domain (a mask per frame) rather than with scipy.signal filters, because each frame
@@ -67,7 +68,7 @@ def message(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) 
     """
     white = rng.standard_normal((n, n_samples))
     freqs = np.fft.rfftfreq(n_samples)
-    cutoff = _uniform(rng, cfg.message_bandwidth_range, n)[:, None]
+    cutoff = _uniform(rng, bandwidth or cfg.message_bandwidth_range, n)[:, None]
     mask = (freqs[None, :] <= cutoff) & (freqs[None, :] > 0)  # no DC: audio has none
     m = np.fft.irfft(np.fft.rfft(white, axis=1) * mask, n=n_samples, axis=1)
     return m / np.sqrt(np.mean(m * m, axis=1, keepdims=True))
@@ -77,6 +78,8 @@ def am(name: str, rng: np.random.Generator, n: int, n_samples: int, cfg: SynthCo
     """Double- or single-sideband AM, with or without a (possibly weak) carrier.
 
     SSB takes the analytic signal of the message (upper sideband) or its conjugate (lower), half of each.
+    Carrier amplitudes (relative to the message's RMS): am_carrier_range for AM-DSB-WC, ssb_carrier_range for
+    AM-SSB-WC and ssb_residual_carrier_range for AM-SSB-SC (the real file's SSB frames are carrier-dominated).
     """
     m = message(rng, n, n_samples, cfg)
     if "SSB" in name:
@@ -85,14 +88,20 @@ def am(name: str, rng: np.random.Generator, n: int, n_samples: int, cfg: SynthCo
         sideband[lower] = np.conj(sideband[lower])
     else:
         sideband = m.astype(np.complex128)
-    if name.endswith("-WC"):
-        sideband = sideband + _uniform(rng, cfg.am_carrier_range, n)[:, None]
-    return sideband
+    if name == "AM-SSB-WC" and cfg.ssb_carrier_range is not None:
+        carrier = cfg.ssb_carrier_range
+    elif name == "AM-SSB-SC" and cfg.ssb_residual_carrier_range != (0.0, 0.0):
+        carrier = cfg.ssb_residual_carrier_range
+    elif name.endswith("-WC"):
+        carrier = cfg.am_carrier_range
+    else:
+        return sideband
+    return sideband + _uniform(rng, carrier, n)[:, None]
 
 
 def fm(rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> np.ndarray:
     """Frequency modulation: the phase is the running sum of the message times a per-frame deviation."""
-    m = message(rng, n, n_samples, cfg)
+    m = message(rng, n, n_samples, cfg, cfg.fm_message_bandwidth_range)
     deviation = _uniform(rng, cfg.fm_deviation_range, n)[:, None]
     return np.exp(2j * np.pi * np.cumsum(deviation * m, axis=1))
 
