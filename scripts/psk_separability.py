@@ -40,7 +40,9 @@ def main() -> int:
             rng = np.random.default_rng(args.seed)
             cfg = VARIANTS[variant]
             stats = np.concatenate([psk_order_statistics(generate_frames(c, snr, args.frames, rng, cfg),
-                                                         samples_per_symbol=int(cfg.samples_per_symbol))
+                                                         samples_per_symbol=int(cfg.samples_per_symbol),
+                                                         pulse=cfg.pulse_shape,
+                                                         rolloff=float(np.mean(cfg.rolloff_range)))
                                     for c in PSK])
             labels = np.repeat(np.arange(len(PSK)), args.frames)
             per_class = nearest_centroid_accuracy(stats, labels)
