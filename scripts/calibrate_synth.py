@@ -31,7 +31,7 @@ from model.split import filter_by_snr, official_split  # noqa: E402
 from model.synth import DEFAULT_CONFIG  # noqa: E402
 from model.synth.config import ROUND2_CONFIG  # noqa: E402
 from model.synth.critic import REAL_BASELINE_OVERALL as REFERENCE_OVERALL  # noqa: E402,F401
-from model.synth.critic import REAL_BASELINE_POINTS as REFERENCE_POINTS  # noqa: E402
+from model.synth.critic import draw_against_real, real_baseline_curve  # noqa: E402
 
 # The real baseline's accuracy per SNR (shared/reference/README.md) lives in model/synth/critic.py.
 
@@ -76,11 +76,6 @@ VARIANTS = {
     "round1-sps4": dataclasses.replace(ROUND1_CONFIG, samples_per_symbol=4.0, multipath_delays=(0, 1),
                                        multipath_decay_db_per_sample=6.0),
 }
-
-
-def reference_curve() -> np.ndarray:
-    xs = sorted(REFERENCE_POINTS)
-    return np.interp(SNRS_DB, xs, [REFERENCE_POINTS[x] for x in xs])
 
 
 def parse_args() -> argparse.Namespace:
@@ -217,7 +212,7 @@ def main() -> int:
                         np.random.default_rng(args.train_seed))
 
     pred = predict(model, xte)
-    ref = reference_curve()
+    ref = real_baseline_curve()
     per_snr = np.array([np.mean(pred[zte == s] == yte[zte == s]) for s in SNRS_DB])
     print(f"\nproxy on {data.name} ({info.frames_per_block} frames/block, {len(xtr)} train, {len(xte)} test), "
           f"{args.epochs} epochs, {time.perf_counter() - t0:.0f} s"
@@ -250,26 +245,19 @@ def main() -> int:
         "top_confusions_high_snr": [[CLASSES[i], CLASSES[j], float(r)] for r, i, j in pairs[:12]],
     }
     (args.out / "calibration.json").write_text(json.dumps(result, indent=2))
-    plot(args.out / "accuracy_vs_snr.png", per_snr, ref, data.name)
+    plot(args.out / "accuracy_vs_snr.png", per_snr, data.name)
     print(f"\nwrote {args.out / 'calibration.json'} and {args.out / 'accuracy_vs_snr.png'}")
     return 0
 
 
-def plot(path: Path, proxy: np.ndarray, ref: np.ndarray, data_name: str) -> None:
+def plot(path: Path, proxy: np.ndarray, data_name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(SNRS_DB, ref, "k--o", ms=3, label="real baseline (VGG10 w8a8 on RadioML 2018.01A)")
-    ax.plot(SNRS_DB, proxy, "-o", ms=3, label=f"proxy CNN on synthetic ({data_name})")
-    ax.axhline(1 / N_CLASSES, color="grey", lw=0.5)
-    ax.set_xlabel("SNR (dB)")
-    ax.set_ylabel("test accuracy")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    draw_against_real(ax, SNRS_DB, proxy, f"proxy CNN on synthetic ({data_name})", "test accuracy")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

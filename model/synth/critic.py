@@ -50,6 +50,19 @@ def real_baseline_curve(snrs=SNRS_DB) -> np.ndarray:
     return np.interp(list(snrs), xs, [REAL_BASELINE_POINTS[x] for x in xs])
 
 
+def draw_against_real(ax, snrs, accuracy, label: str, ylabel: str = "accuracy") -> None:
+    """An accuracy-per-SNR curve on `ax` beside the real baseline's on the real file, with chance marked:
+    the one picture every calibration plot of the stand-in shows."""
+    ax.plot(SNRS_DB, real_baseline_curve(), "k--o", ms=3, label="real baseline (VGG10 w8a8 on RadioML 2018.01A)")
+    ax.plot(list(snrs), list(accuracy), "-o", ms=3, label=label)
+    ax.axhline(1 / N_CLASSES, color="grey", lw=0.5)
+    ax.set_xlabel("SNR (dB)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
 # --- critics -----------------------------------------------------------------------------------------------
 
 
@@ -397,14 +410,7 @@ def plot_result(result: CriticResult, path: str | Path) -> Path:
     ax0.set_title(f"{result.critic}: confusion from {result.min_snr:+d} dB (acc {result.above():.3f})", fontsize=9)
     fig.colorbar(im, ax=ax0, fraction=0.046)
     per_snr = result.per_snr()
-    ax1.plot(SNRS_DB, real_baseline_curve(), "k--o", ms=3, label="real baseline on the real file")
-    ax1.plot(list(per_snr), list(per_snr.values()), "-o", ms=3, label=f"{result.critic} on {Path(result.data).name}")
-    ax1.axhline(1 / N_CLASSES, color="grey", lw=0.5)
-    ax1.set_xlabel("SNR (dB)")
-    ax1.set_ylabel("accuracy")
-    ax1.set_ylim(0, 1)
-    ax1.grid(alpha=0.3)
-    ax1.legend(loc="lower right", fontsize=8)
+    draw_against_real(ax1, per_snr, per_snr.values(), f"{result.critic} on {Path(result.data).name}")
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
