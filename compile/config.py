@@ -240,6 +240,13 @@ def check_model_file(onnx: Path) -> None:
         raise ValueError(f"{onnx}: input {i.name} has batch {shape[0]} (shape {shape}); export with batch 1")
 
 
+def model_name(onnx: str | Path) -> str:
+    """What a model is called in build folder names and reports: a run folder's model.onnx after its
+    folder, any other .onnx file after the file itself."""
+    p = Path(onnx)
+    return p.resolve().parent.name if p.stem == "model" else p.stem
+
+
 def resolve_model(model: str | Path) -> tuple[Path, str]:
     """A run folder (runs/<name>/ with model.onnx) or a .onnx file -> (onnx path, model name)."""
     p = Path(model)
@@ -252,7 +259,7 @@ def resolve_model(model: str | Path) -> tuple[Path, str]:
         raise ValueError(f"{p}: expected a run folder or a .onnx file")
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such model file")
-    name = p.stem if p.stem != "model" else p.resolve().parent.name
+    name = model_name(p)
     return p, name
 
 

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from .boards import RESOURCES
+from .config import model_name
 
 REPORT_FORMAT = "amc-fpga-compile-report/1"
 
@@ -133,7 +134,7 @@ def _fmt(v, nd=0):
 def to_markdown(rep: dict) -> str:
     t, lat = rep["throughput"], rep["latency"]
     lines = [
-        f"# Compile report: {Path(rep['model']).parent.name or rep['model']} on {rep['board']['name']}",
+        f"# Compile report: {model_name(rep['model'])} on {rep['board']['name']}",
         "",
         f"Board {rep['board']['description']} ({rep['board']['part']}), clock {rep['clock_mhz']:g} MHz. "
         "FINN's analytical estimates for the dataflow layers (no FIFOs, width converters, shell).",

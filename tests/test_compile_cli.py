@@ -116,3 +116,25 @@ def test_compile_code_keeps_its_walls():
                 names = [node.module]
             for n in names:
                 assert n.split(".")[0] not in ("torch", "brevitas", "model"), f"{f.name} imports {n}"
+
+
+def test_a_bare_onnx_files_build_and_report_are_named_after_the_file(tmp_path):
+    """A model.onnx is named after its run folder; any other .onnx after itself, not the folder it sits in."""
+    import shutil
+
+    from compile.config import make_config
+    from compile.report import to_markdown
+
+    bare = tmp_path / "shared-models" / "aaron.onnx"
+    bare.parent.mkdir()
+    shutil.copy2(FIXTURES / "tiny_vgg" / "model.onnx", bare)
+    shutil.copy2(FIXTURES / "tiny_vgg" / "io.json", bare.parent / "io.json")
+    cfg = make_config(bare, board="zcu104")
+    assert cfg.out_dir.name == "aaron-zcu104"
+    assert make_config(FIXTURES / "tiny_vgg", board="zcu104").out_dir.name == "tiny_vgg-zcu104"
+    rep = {"model": str(bare), "board": {"name": "zcu104", "description": "d", "part": "p"}, "clock_mhz": 250,
+           "frame_length": 1024, "throughput": {"cycles_per_frame": 1, "bottleneck": "x", "frames_per_s": 1.0,
+                                                 "iq_samples_per_s": 1.0},
+           "latency": {"cycles": 1, "us": 1.0}, "resources": {}, "folding": {"file": "f", "strategy": "s"},
+           "layers": []}
+    assert to_markdown(rep).startswith("# Compile report: aaron on zcu104")
