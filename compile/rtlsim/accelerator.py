@@ -30,7 +30,6 @@ from .sim import RunResult, Simulator
 from .stitch import FifoSite, fifo_resources, stitched_model
 
 LABEL = "RTL simulation: logic only, no DMA shell, no timing closure"
-STEADY_MIN_FRAMES = 2
 
 
 class RtlsimMismatch(RuntimeError):
@@ -58,14 +57,6 @@ def reference_frames(cfg: BuildConfig, frames: int) -> tuple[np.ndarray, np.ndar
     return x[idx], golden[idx], n
 
 
-def _steady_cycles_per_frame(res: RunResult) -> float:
-    ends = res.frame_out_end()
-    if len(ends) < STEADY_MIN_FRAMES:
-        return float(ends[-1] - res.in_cycles[0])
-    tail = ends[len(ends) // 2:] if len(ends) >= 4 else ends
-    return float(np.diff(tail).mean())
-
-
 def _compare(res: RunResult, golden: np.ndarray, what: str) -> None:
     got = res.output.reshape(golden.shape[0], -1)
     want = golden.reshape(golden.shape[0], -1)
@@ -90,7 +81,7 @@ def _run(model, work: Path, cfg, x, golden, what, log, dsp="behavioural", **kw) 
     t1 = time.time()
     res = sim.run(_fold_input(sim, x), **kw)
     _compare(res, golden, what)
-    log(f"[rtlsim] {what}: bit-exact on {x.shape[0]} frames, {_steady_cycles_per_frame(res):,.1f} cycles/frame "
+    log(f"[rtlsim] {what}: bit-exact on {x.shape[0]} frames, {res.cycles_per_frame():,.1f} cycles/frame "
         f"(verilate {t1 - t0:.0f} s, simulate {time.time() - t1:.1f} s)")
     return sim, res
 
@@ -166,7 +157,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     if size_fifos:
         measured, section["fifo_sizing"] = _size_fifos(cfg, model, work, tag, x, golden, deep, sites, res,
                                                        ready_prob, seed, dsp, log)
-    cpf = _steady_cycles_per_frame(measured)
+    cpf = measured.cycles_per_frame()
     latency = int(measured.out_cycles[0] - measured.in_cycles[0])
     clock_hz = cfg.clock_mhz * 1e6
     section.update({
@@ -187,20 +178,20 @@ def _size_fifos(cfg, model, work, tag, x, golden, deep, sites, deep_res, ready_p
     2), with slack added while the sized design is slower. The chosen design must also stay bit-exact
     under random output back-pressure. Returns (its run, the report's fifo_sizing section)."""
     part, period = cfg.board.part, cfg.clock_period_ns
-    target = _steady_cycles_per_frame(deep_res)
+    target = deep_res.cycles_per_frame()
     shallow, _ = stitched_model(model, part, period, work / f"shallow{tag}" / "gen", None)
     sim, res_shallow = _run(shallow, work / f"shallow{tag}", cfg, x, golden, "FIFOs unsized (InsertFIFO's depths)",
                             log, dsp)
     chosen, res = shallow, res_shallow
     depths = {sites[n.name]: _depth(n) for n in _fifos(shallow)}
     method = "InsertFIFO's depths: they already keep the one-frame-deep design's rate"
-    if _steady_cycles_per_frame(res_shallow) > target * 1.001:
+    if res_shallow.cycles_per_frame() > target * 1.001:
         method = "each FIFO's maximum occupancy in the one-frame-deep design, at least 2"
         depths = {sites[name]: max(2, int(c)) for name, c in deep_res.fifo_maxcount.items()}
         for attempt in range(3):
             chosen, _ = stitched_model(model, part, period, work / f"sized{tag}" / "gen", depths)
             sim, res = _run(chosen, work / f"sized{tag}", cfg, x, golden, "FIFOs sized", log, dsp)
-            if _steady_cycles_per_frame(res) <= target * 1.001:
+            if res.cycles_per_frame() <= target * 1.001:
                 break
             log(f"[rtlsim] sized FIFOs slowed the design down; adding slack (round {attempt + 1})")
             depths = {s: d + max(1, d // 4) for s, d in depths.items()}
@@ -219,8 +210,8 @@ def _size_fifos(cfg, model, work, tag, x, golden, deep, sites, deep_res, ready_p
         "estimate_initial": fifo_resources(deep, part),
         "unsized": {"depths": {sites[n.name].label(): _depth(n) for n in _fifos(shallow)},
                     "estimate": fifo_resources(shallow, part),
-                    "cycles_per_frame": _steady_cycles_per_frame(res_shallow)},
-        "cycles_per_frame_sized": _steady_cycles_per_frame(res),
+                    "cycles_per_frame": res_shallow.cycles_per_frame()},
+        "cycles_per_frame_sized": res.cycles_per_frame(),
         "cycles_per_frame_initial": target,
         "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
         "written_to": "folding.json",

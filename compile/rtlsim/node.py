@@ -112,8 +112,7 @@ def check_node(model, node_name: str, work_dir: Path, rtllib: Path, *, frames: i
     if len(bad):
         i = tuple(bad[0])
         first = f"frame {i[0]}, folded index {i[1:]}: RTL {got[i]:g}, Python {want[i]:g}"
-    ends = res.frame_out_end()
-    cpf = float(np.diff(ends).mean()) if len(ends) > 1 else float(res.cycles)
+    cpf = res.cycles_per_frame()
     return NodeCheck(node_name, model.get_node_from_name(node_name).op_type, frames, ready_prob, valid_prob,
                      not len(bad) and res.extra_out_beats == 0, int(len(bad)), first, cpf,
                      int(inst.get_exp_cycles()))

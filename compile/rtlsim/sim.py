@@ -33,15 +33,20 @@ class RunResult:
     out_cycles: np.ndarray  # cycle of each output beat's handshake
     in_beats_per_frame: int
     out_beats_per_frame: int
-    cycles: int
     fifo_maxcount: dict[str, int]
     extra_out_beats: int
 
-    def frame_in_start(self) -> np.ndarray:
-        return self.in_cycles[:: self.in_beats_per_frame]
-
     def frame_out_end(self) -> np.ndarray:
         return self.out_cycles[self.out_beats_per_frame - 1:: self.out_beats_per_frame]
+
+    def cycles_per_frame(self) -> float:
+        """Steady state: the spacing of the frames' last output beats, over the second half of the frames
+        when there are 4 or more (the first frames still fill the pipeline); one frame: its whole time."""
+        ends = self.frame_out_end()
+        if len(ends) < 2:
+            return float(ends[-1] - self.in_cycles[0])
+        tail = ends[len(ends) // 2:] if len(ends) >= 4 else ends
+        return float(np.diff(tail).mean())
 
 
 def beats_to_words(packed: np.ndarray, beats: int) -> np.ndarray:
@@ -96,8 +101,8 @@ class Simulator:
             if cg and Path(cg).is_dir():
                 for f in Path(cg).glob("*.dat"):
                     shutil.copy2(f, run_dir / f.name)
-        first = getCustomOp(next(n for n in nodes if desc["input"] in n.input))
-        last = getCustomOp(next(n for n in nodes if desc["output"] in n.output))
+        first = getCustomOp(model.get_node_from_name(desc["first"]))
+        last = getCustomOp(model.get_node_from_name(desc["last"]))
         info = {
             **desc,
             "idt": first.get_input_datatype(0).name,
@@ -119,14 +124,13 @@ class Simulator:
         return int(np.prod(self.info["oshape_folded"][1:-1]))
 
     def run_packed(self, packed_in: np.ndarray, n: int, *, ready_prob: float = 1.0, valid_prob: float = 1.0,
-                   seed: int = 0, idle_limit: int = 200000, tail: int = 0, tag: str = "run") -> RunResult:
+                   seed: int = 0, idle_limit: int = 200000, tail: int = 0) -> RunResult:
         """Stream the packed input bytes of `n` frames; return packed output bytes in `.output`."""
         ib, ob = self.in_beats_per_frame * n, self.out_beats_per_frame * n
-        in_bytes = (self.info["in_width"] + 7) // 8
         out_bytes = (self.info["out_width"] + 7) // 8
         words_in = beats_to_words(np.asarray(packed_in, np.uint8), ib)
         out_words = (out_bytes + 3) // 4
-        fin, fout, ftimes = (self.run_dir / f"{tag}.{s}" for s in ("in.bin", "out.bin", "times.bin"))
+        fin, fout, ftimes = (self.run_dir / f"run.{s}" for s in ("in.bin", "out.bin", "times.bin"))
         words_in.tofile(fin)
         cmd = [str(self.exe), str(fin), str(fout), str(ftimes), str(ib), str(words_in.shape[1]), str(ob),
                str(out_words), repr(float(ready_prob)), repr(float(valid_prob)), str(int(seed)), str(int(idle_limit)),
@@ -153,7 +157,6 @@ class Simulator:
             output=words_to_packed(words_out, out_bytes).reshape(n, -1),
             in_cycles=times[:ib], out_cycles=times[ib:],
             in_beats_per_frame=self.in_beats_per_frame, out_beats_per_frame=self.out_beats_per_frame,
-            cycles=int(summary["cycles"]),
             fifo_maxcount={name: int(v) for name, v in zip(self.info["fifos"], probes)},
             extra_out_beats=int(summary.get("extra_out_beats", 0)),
         )

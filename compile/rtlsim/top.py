@@ -114,7 +114,8 @@ def _inst(module: str, name: str, conns: dict[str, str]) -> str:
 
 def generate_top(model, units: list[Unit]) -> tuple[str, dict]:
     """SystemVerilog of amc_top for the nodes of `units` (in `model`'s order), and a description of
-    its streams and probes: {"in_width", "out_width", "fifos": [node names in probe order]}."""
+    its streams and probes: {"in_width", "out_width", "fifos": [node names in probe order], "input",
+    "output" (the top's tensors), "first", "last" (the nodes at its ends)}."""
     from qonnx.custom_op.registry import getCustomOp
 
     names = {u.name for u in units}
@@ -127,10 +128,9 @@ def generate_top(model, units: list[Unit]) -> tuple[str, dict]:
         raise ValueError(f"the simulated graph must have one input and one output stream, got inputs {tops_in} "
                          f"and outputs {tops_out}")
     t_in, t_out = tops_in[0], tops_out[0]
-    first = getCustomOp(nodes[units[0].name] if nodes[units[0].name].input[0] == t_in else
-                        next(n for n in nodes.values() if t_in in n.input))
-    last = getCustomOp(next(n for n in nodes.values() if t_out in n.output))
-    in_w, out_w = first.get_instream_width_padded(0), last.get_outstream_width_padded(0)
+    first = next(n for n in nodes.values() if t_in in n.input)
+    last = next(n for n in nodes.values() if t_out in n.output)
+    in_w, out_w = getCustomOp(first).get_instream_width_padded(0), getCustomOp(last).get_outstream_width_padded(0)
 
     lines, wires, fifos = [], [], []
     widths = {}
@@ -173,7 +173,8 @@ def generate_top(model, units: list[Unit]) -> tuple[str, dict]:
                               f"{prefix}_TREADY": f"{s}_tready"})
             elif u.memstream is not None:
                 s = f"ms_{u.name}"
-                wires.append(f"  wire [{_port_width_hint(u, prefix)}:0] {s}_tdata;\n  wire {s}_tvalid, {s}_tready;")
+                w = getCustomOp(n).get_instream_width_padded(k)  # the weight stream, as memstream gives it
+                wires.append(f"  wire [{w - 1}:0] {s}_tdata;\n  wire {s}_tvalid, {s}_tready;")
                 conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
                               f"{prefix}_TREADY": f"{s}_tready"})
                 ms = {"ap_clk": "clk", "ap_clk2x": "clk", "ap_rst_n": "rst_n", "m_axis_0_tdata": f"{s}_tdata",
@@ -199,15 +200,8 @@ def generate_top(model, units: list[Unit]) -> tuple[str, dict]:
             f"  output [{probe_w - 1}:0] probes\n);\n")
     tail = "" if fifos else "  assign probes = '0;\n"
     sv = head + "\n".join(wires) + "\n\n" + "\n".join(lines) + tail + "endmodule\n"
-    return sv, {"in_width": in_w, "out_width": out_w, "fifos": fifos, "input": t_in, "output": t_out}
-
-
-def _port_width_hint(u: Unit, prefix: str) -> int:
-    """Width - 1 of a weight stream: the memstream wrapper's WIDTH parameter rounded to bytes."""
-    text = Path(next(f for f in u.files if f.name == f"{u.name}_memstream_wrapper.v")).read_text()
-    m = re.search(r"parameter\s+WIDTH\s*=\s*(\d+)", text)
-    w = int(m.group(1))
-    return (w + 7) // 8 * 8 - 1
+    return sv, {"in_width": in_w, "out_width": out_w, "fifos": fifos, "input": t_in, "output": t_out,
+                "first": first.name, "last": last.name}
 
 
 def ordered_sources(units: list[Unit]) -> list[Path]:
