@@ -141,16 +141,13 @@ class RtlEmulator:
         from .config import config_from_build
         from .rtlsim.sim import Simulator
         from .rtlsim.stitch import stitched_model
-        from .vivado import sized_fifo_depths
-        from .folding import apply_folding
+        from .vivado import apply_sized_fifos
 
         cfg = config_from_build(build_dir)
         self.artefact = artefact
         model = ModelWrapper(str(artefact))
         self.shapes = io_shape_dict(model)
-        sized = sized_fifo_depths(cfg)
-        if sized:
-            apply_folding(model, sized, strict=True)
+        sized = apply_sized_fifos(cfg, model)
         # the same folder as make rtlsim's sized design: an unchanged design is not verilated again
         work = cfg.out_dir / "rtlsim" / "sized"
         stitched, _ = stitched_model(model, cfg.board.part, cfg.clock_period_ns, work / "gen", None)

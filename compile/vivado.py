@@ -83,6 +83,19 @@ def sized_fifo_depths(cfg: BuildConfig) -> dict:
             for name, attrs in fold.items() if name != "Defaults" and any(a in FIFO_ATTRS for a in attrs)}
 
 
+def apply_sized_fifos(cfg: BuildConfig, model) -> bool:
+    """Give the model's layers the FIFO depths make rtlsim sized (folding.json), as the bitstream and the
+    simulated deployment build them; False (model untouched) where none were sized."""
+    from .folding import apply_folding
+    from .hwops import register
+
+    sized = sized_fifo_depths(cfg)
+    if sized:
+        register()  # the model holds our RTL layers (Pool_rtl, VVAU_rtl); this may run before any init_finn
+        apply_folding(model, sized, strict=True)
+    return bool(sized)
+
+
 def flow_config(cfg: BuildConfig, out_dir: Path) -> dict:
     """A finn-plus DataflowBuildConfig (YAML-able) for the post-estimate flow on our artefact."""
     shell = {"vivado_zynq": "vivado_zynq", "vitis_alveo": "vitis_alveo"}[cfg.board.shell]
@@ -117,15 +130,10 @@ def write_handoff(cfg: BuildConfig, model_path: Path, d: Path) -> Path:
     """The artefact finn-plus continues from, with the FIFO depths make rtlsim sized (if any)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from .folding import apply_folding
-    from .hwops import register
-
-    sized = sized_fifo_depths(cfg)
-    if not sized:
+    if not sized_fifo_depths(cfg):
         return model_path
-    register()  # the model holds our RTL layers (Pool_rtl, VVAU_rtl); this may run before any init_finn
     model = ModelWrapper(str(model_path))
-    apply_folding(model, sized, strict=True)
+    apply_sized_fifos(cfg, model)
     out = d / "handoff.onnx"
     model.save(str(out))
     return out
