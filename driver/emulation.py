@@ -228,7 +228,8 @@ class EmulatedOverlay:
         self.platform = "emulation"
         self.fclk_mhz = None
         self.emulator_seconds = 0.0  # time the worker spent executing (excludes IPC)
-        self.clock_mhz = self._worker.hello.get("clock_mhz")  # rtlsim: the build's clock
+        self.worker_info = self._worker.hello  # what the worker runs (rtlsim: execution, fifo_depths, clock)
+        self.clock_mhz = self.worker_info.get("clock_mhz")  # rtlsim: the build's clock
         self.simulated_cycles = 0  # rtlsim: clock cycles of all batches so far
         self.last_cycles = None
         self._pending = None

@@ -137,8 +137,8 @@ def open_backend(args, io: ModelIO):
             "note": "EMULATION: the compiled accelerator executed in software by finn-plus (Python), "
                     "not hardware. Its timings are the emulator's."}
     if worker == "rtlsim":
-        info.update(execution=accel._worker.hello.get("execution"), clock_mhz=accel.clock_mhz,
-                    fifo_depths=accel._worker.hello.get("fifo_depths"),
+        info.update(execution=accel.worker_info.get("execution"), clock_mhz=accel.clock_mhz,
+                    fifo_depths=accel.worker_info.get("fifo_depths"),
                     note="RTL SIMULATION: the stitched accelerator's RTL in Verilator, not hardware. Its cycle "
                          "counts are the logic's at the build's clock (no DMA shell, no timing closure); its "
                          "wall-clock timings are the simulator's.")
