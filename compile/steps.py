@@ -26,7 +26,8 @@ def step_detach_input_quant(model, cfg: BuildConfig):
     """Take the input quantizer out of the accelerator (as finn-examples does): the graph input
     becomes the integer codes io.json describes, followed by the dequantisation (Sub zero point,
     Mul scale) that streamlining folds into the first layer's thresholds. The host and the driver
-    quantize float I/Q with the same numbers. The graph's Quant node must agree with io.json."""
+    quantize float I/Q with the same numbers. The graph's Quant node must agree with io.json.
+    A polyphase view of the input (P samples per clock, compile/inputview.py) moves to the host too."""
     from onnx import helper
     from qonnx.core.datatype import DataType
     from qonnx.util.cleanup import cleanup_model
@@ -41,7 +42,7 @@ def step_detach_input_quant(model, cfg: BuildConfig):
     if not quants:
         dt = model.get_tensor_datatype(iname)
         if dt is not None and dt.is_integer():
-            return model  # already takes integer codes
+            return _view_to_host(model)  # already takes integer codes
         raise StepError(
             "detach_input_quant",
             f"the graph input {iname} is float and feeds no Quant node; the accelerator needs "
@@ -80,7 +81,16 @@ def step_detach_input_quant(model, cfg: BuildConfig):
         model.graph.node.insert(idx + i, n)
     model.set_tensor_datatype(iname, DataType[q.finn_datatype])
     model.set_metadata_prop("amc_input_quant", json.dumps(q.__dict__))
-    return cleanup_model(model)
+    return _view_to_host(cleanup_model(model))
+
+
+def _view_to_host(model):
+    from .inputview import InputViewError, move_view_to_host
+
+    try:
+        return move_view_to_host(model)
+    except InputViewError as e:
+        raise StepError("detach_input_quant", str(e)) from None
 
 
 # ---- 2-5. FINN front end -------------------------------------------------------------------
@@ -460,6 +470,8 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     from finn.analysis.fpgadataflow.unsupported_layers import unsupported_layers
     from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
 
+    from .inputview import polyphase_of
+
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
     if ok is False:
@@ -481,12 +493,14 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     info = {
         "parent": cfg.parent_path.name,
         "input": {"codes_from": cfg.io.to_dict()["input"],
+                  "polyphase": polyphase_of(parent),
                   "accelerator_shape": child.get_tensor_shape(ci),
                   "accelerator_datatype": child.get_tensor_datatype(ci).name},
         "output": {"accelerator_shape": child.get_tensor_shape(co),
                    "accelerator_datatype": child.get_tensor_datatype(co).name},
         "host": _host_ops(parent),
-        "note": "The host quantizes float I/Q to codes (io.json input.quant), runs host.pre (NCW -> "
+        "note": "The host quantizes float I/Q to codes (io.json input.quant), reads them as P-sample rows "
+                "(input.polyphase, compile/inputview.py; 1: as they are), runs host.pre (NCW -> "
                 "channels-last), streams into the accelerator, and applies host.post to its integer "
                 "output. dataflow_parent.onnx is the same, executable with qonnx.",
     }

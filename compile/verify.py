@@ -199,8 +199,11 @@ class Verifier:
     # ---- execution ---------------------------------------------------------------------
     def _shape_input(self, model, codes: np.ndarray) -> np.ndarray:
         """One frame of codes (C, L) in the layout of the graph's input tensor."""
+        from .inputview import polyphase_of, polyphase_view
+
         iname = model.graph.input[0].name
         ishape = [int(d) for d in model.get_tensor_shape(iname)]
+        codes = polyphase_view(codes[None], polyphase_of(model))[0]
         c, length = codes.shape
         if int(np.prod(ishape)) != c * length:
             raise ValueError(f"graph input {iname} has shape {ishape}, frames are ({c}, {length})")

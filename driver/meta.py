@@ -160,6 +160,18 @@ class HostOps:
         return x.astype(np.float32)
 
 
+def polyphase_rows(codes: np.ndarray, p: int) -> np.ndarray:
+    """(N, 2, L) -> (N, 2P, L/P): the frame read as P-sample rows, channels first, as the build moved it to
+    the host (compile/inputview.py, which the driver may not import; P = 1: unchanged). Channels last it is
+    the (L, 2) interleaved frame reshaped to (L/P, 2P): the same bytes."""
+    if p == 1:
+        return codes
+    n, c, length = codes.shape
+    if length % p:
+        raise MetadataError(f"polyphase {p} does not divide the frame length {length}")
+    return codes.transpose(0, 2, 1).reshape(n, length // p, c * p).transpose(0, 2, 1)
+
+
 # ---- the model as deployed ----------------------------------------------------------------------
 @dataclass
 class ModelIO:
@@ -178,6 +190,7 @@ class ModelIO:
     accel_out_dtype: str
     host: HostOps
     sources: dict = field(default_factory=dict)
+    polyphase: int = 1  # input samples per accelerator beat (accelerator.json input.polyphase)
 
     @property
     def frame_shape(self) -> tuple:
@@ -198,6 +211,7 @@ class ModelIO:
             a_out_shape = tuple(int(d) for d in acc["output"]["accelerator_shape"])
             a_out_dt = str(acc["output"]["accelerator_datatype"])
             host = HostOps(pre=list(acc["host"]["pre"]), post=list(acc["host"]["post"]), source=str(acc_path))
+            polyphase = int(acc["input"].get("polyphase", 1))
         except (KeyError, TypeError, ValueError) as e:
             raise MetadataError(f"{acc_path}: missing or malformed field ({e!r})") from e
         sources = {"accelerator": str(acc_path)}
@@ -237,7 +251,7 @@ class ModelIO:
                    layout=str(inp.get("layout", "NCW")), output_shape=out_shape, classes=classes,
                    snrs_db=list((io or {}).get("snrs_db") or []), accel_in_shape=a_in_shape,
                    accel_in_dtype=a_in_dt, accel_out_shape=a_out_shape, accel_out_dtype=a_out_dt, host=host,
-                   sources=sources)
+                   sources=sources, polyphase=polyphase)
 
     # ---- the float frames -> accelerator input -> logits path --------------------------------
     def check_frames(self, frames: np.ndarray, what: str = "frames") -> None:
@@ -260,7 +274,7 @@ class ModelIO:
         lo, hi = _datatype_range(self.accel_in_dtype)
         if codes.size and (codes.min() < lo or codes.max() > hi or not np.all(codes == np.rint(codes))):
             raise MetadataError(f"input codes in [{codes.min():g}, {codes.max():g}] are not {self.accel_in_dtype}")
-        return self.host.apply_pre(codes, self.accel_in_shape)
+        return self.host.apply_pre(polyphase_rows(codes, self.polyphase), self.accel_in_shape)
 
     def logits(self, accel_out: np.ndarray) -> np.ndarray:
         """The accelerator's integer output (N, ...) -> logits (N, classes) (host.post)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import BuildConfig
+from ..inputview import polyphase_view
 from .sim import RunResult, Simulator
 from .stitch import FifoSite, fifo_resources, stitched_model
 
@@ -48,6 +49,7 @@ def reference_frames(cfg: BuildConfig, frames: int) -> tuple[np.ndarray, np.ndar
     golden = np.load(gold)["int_out"]
     info = json.loads((cfg.out_dir / "accelerator.json").read_text())
     shape = info["input"]["accelerator_shape"]
+    codes = polyphase_view(codes, int(info["input"].get("polyphase", 1)))
     n, c, length = codes.shape
     if shape[-1] == c:  # channels last, as host.pre makes it
         x = np.stack([codes[i].T.reshape(shape[1:]) for i in range(n)])
