@@ -44,6 +44,7 @@ PE_CHANNEL_OPS = {
     "DuplicateStreams": "NumChannels",
     "GlobalAccPool": "NumChannels",
     "StreamingMaxPool": "NumChannels",
+    "StreamingGlobalMaxPool": "NumChannels",  # ours (compile/hwops/global_max_pool.py)
     "ChannelwiseOp": "NumChannels",
     "AddStreams": "NumChannels",
     "LabelSelect": "Labels",

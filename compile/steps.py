@@ -165,14 +165,18 @@ def step_tidy_up(model, cfg: BuildConfig):
 
 def step_pre_streamline_1d(model, cfg: BuildConfig):
     """For 1-D models (as finn-examples' VGG10 build): 3-D tensors (N, C, W) become 4-D (N, C, W, 1),
-    since FINN's convolution lowering and HW layers are 2-D. qonnx 1.0.0 leaves MaxPool's `dilations`
-    one-dimensional, which onnxruntime rejects: they get the second dimension here."""
-    from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors
+    since FINN's convolution lowering and HW layers are 2-D: qonnx's Change3DTo4DTensors, extended to
+    the ops it refuses (Concat, global pooling: compile/lift_1d.py). qonnx 1.0.0 leaves MaxPool's
+    `dilations` one-dimensional, which onnxruntime rejects: they get the second dimension here."""
+    from .lift_1d import LiftError, lift_1d_to_2d
 
     ishape = model.get_tensor_shape(model.graph.input[0].name)
     if ishape is None or len(ishape) != 3:
         return model
-    model = model.transform(Change3DTo4DTensors())
+    try:
+        model = lift_1d_to_2d(model)
+    except LiftError as e:
+        raise StepError("pre_streamline_1d", str(e)) from None
     new_shape = model.get_tensor_shape(model.graph.input[0].name)
     if new_shape is None or len(new_shape) != 4:
         ops = sorted({n.op_type for n in model.graph.node})
@@ -304,7 +308,8 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     """FINN's step_convert_to_hw (standalone thresholds, as finn-examples' VGG10 build), except that
     float elementwise ops are left in the graph: at the output they are the dequantisation tail
     (scale, bias) that runs on the host, beside the input quantizer; in the middle they make
-    create_dataflow_partition fail with the node named."""
+    create_dataflow_partition fail with the node named. A max pool over the whole input becomes our
+    one-pass StreamingGlobalMaxPool (compile/global_pool.py), not a sliding window and Pool."""
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
@@ -333,6 +338,8 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
+    from .global_pool import InferStreamingGlobalMaxPool
+
     def when(ops, tr):
         nonlocal model
         if any(model.get_nodes_by_op_type(o) for o in ops):
@@ -348,6 +355,7 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     when(["MultiThreshold", "Quant"], requant.InferRequantLayer(bitwidth_threshold=9))
     when(["MultiThreshold"], thresholding.InferThresholdingLayer())
     when(["Pad"], fm_padding.InferFMPadding())
+    when(["MaxPoolNHWC"], InferStreamingGlobalMaxPool())  # a whole-input max pool in one pass (ours)
     when(["MaxPool", "AveragePool", "MaxPoolNHWC", "QuantAvgPool2d"], pool.InferPool())
     when(["ReduceMax", "ReduceSum", "ReduceMean"], pool_from_reduce.InferPoolFromReduce())
     when(["Im2Col"], conv_inp_gen.InferConvInpGen())

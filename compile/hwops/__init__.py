@@ -1,8 +1,9 @@
 """HW layer implementations of our own, registered into finn-plus's custom-op registries.
 
-finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py). `register()`
-adds ours to finn-plus's RTL registry (the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which
-both qonnx's getCustomOp (domain finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers
+finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py), and a global
+max pool in one pass (global_max_pool.py, whose generic op goes into finn-plus's generic registry, the
+dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
+(the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which both qonnx's getCustomOp (domain finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers
 (which picks `<op>_rtl` when that name is in the dict) consult. compile/finnenv.py's init_finn calls it,
 so every compile path has our ops before it touches a model.
 """
@@ -11,11 +12,15 @@ from __future__ import annotations
 
 def register() -> None:
     """Add our RTL ops to finn-plus's RTL custom-op registry (idempotent)."""
+    from finn.custom_op.fpgadataflow import custom_op as generic_op
     from finn.custom_op.fpgadataflow.rtl import custom_op
 
+    from .global_max_pool import StreamingGlobalMaxPool, StreamingGlobalMaxPool_rtl
     from .pool_rtl import Pool_rtl
     from .vvau_rtl import VVAU_rtl
 
+    generic_op[StreamingGlobalMaxPool.__name__] = StreamingGlobalMaxPool  # ours: no FINN counterpart
+    custom_op[StreamingGlobalMaxPool_rtl.__name__] = StreamingGlobalMaxPool_rtl
     custom_op[Pool_rtl.__name__] = Pool_rtl
     custom_op[VVAU_rtl.__name__] = VVAU_rtl  # replaces finn-plus's (Versal only), delegating to it there
 

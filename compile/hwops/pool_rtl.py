@@ -2,17 +2,14 @@
 
 finn-plus 1.6.1 has no RTL implementation of Pool, only Pool_hls, whose RTL exists only after Vitis
 HLS synthesised it. Without an RTL Pool no network with MaxPool can be verilated (compile/rtlsim/)
-and every bitstream needs Vitis HLS for it. This backend fills in finn-plus's RTL template wrapper
+and every bitstream needs Vitis HLS for it. This backend fills in its RTL template wrapper
 (hdl/pool_rtl_template_wrapper.v) in the node's code generation folder; the core (hdl/pool_rtl.sv) is
-shared by every Pool_rtl node from where this package keeps it, as finn-plus's own RTL ops share
-finn-rtllib's files (one module definition in a stitched design, for Vivado and Verilator alike).
+shared by every Pool_rtl node from where this package keeps it (template_rtl.py).
 
 Python execution is the generic Pool's (max over the kernel window), as for finn-plus's other
 backends in cppsim mode; in rtlsim mode, finn-plus's RTLBackend simulates the generated RTL.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from qonnx.util.basic import roundup_to_integer_multiple
@@ -20,9 +17,8 @@ from qonnx.util.basic import roundup_to_integer_multiple
 from finn.custom_op.fpgadataflow.pool import Pool
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-HDL_DIR = Path(__file__).resolve().parent / "hdl"
-CORE = "pool_rtl.sv"
-WRAPPER_TEMPLATE = "pool_rtl_template_wrapper.v"
+from .template_rtl import TemplateRTL
+
 SUPPORTED_FUNCTIONS = ("MaxPool",)
 AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
 
@@ -41,8 +37,11 @@ def rtl_supports(function: str, idt) -> bool:
     return function in SUPPORTED_FUNCTIONS and idt.is_integer()
 
 
-class Pool_rtl(Pool, RTLBackend):
+class Pool_rtl(TemplateRTL, Pool, RTLBackend):
     """FINN's Pool with Function MaxPool in RTL (our own: finn-plus ships Pool only as HLS)."""
+
+    CORE = "pool_rtl.sv"
+    WRAPPER_TEMPLATE = "pool_rtl_template_wrapper.v"
 
     def get_nodeattr_types(self):
         attrs = {}
@@ -78,36 +77,6 @@ class Pool_rtl(Pool, RTLBackend):
             "OUT_STREAM_BITS": out_bits,
             "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
         }
-
-    def generate_hdl(self, model, fpgapart, clk):
-        """The node's wrapper (from our template), in code_gen_dir_ipgen."""
-        values = self.get_template_values()
-        text = (HDL_DIR / WRAPPER_TEMPLATE).read_text()
-        for key, val in values.items():
-            text = text.replace(f"${key}$", str(val))
-        # keep the module name: later renames (MakeZynqProject's GiveUniqueNodeNames) must find it
-        self.set_nodeattr("gen_top_module", values["TOP_MODULE_NAME"])
-        code_gen_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
-        (code_gen_dir / f"{values['TOP_MODULE_NAME']}.v").write_text(text)
-        # the IP generation and stitching transformations look for these
-        self.set_nodeattr("ipgen_path", str(code_gen_dir))
-        self.set_nodeattr("ip_path", str(code_gen_dir))
-
-    def get_rtl_file_list(self, abspath=False):
-        wrapper = self.get_nodeattr("gen_top_module") + ".v"
-        if not abspath:
-            return [CORE, wrapper]
-        return [str(HDL_DIR / CORE), str(Path(self.get_nodeattr("code_gen_dir_ipgen")) / wrapper)]
-
-    def get_verilog_paths(self):
-        return [self.get_nodeattr("code_gen_dir_ipgen"), str(HDL_DIR)]
-
-    def code_generation_ipi(self):
-        """Tcl for Vivado's block design: add the sources, instantiate the wrapper as a module."""
-        cmd = [f"add_files -norecurse {f}" for f in self.get_rtl_file_list(abspath=True)]
-        cmd.append(f"create_bd_cell -type module -reference {self.get_nodeattr('gen_top_module')} "
-                   f"{self.onnx_node.name}")
-        return cmd
 
     def execute_node(self, context, graph):
         if self.get_nodeattr("exec_mode") == "rtlsim":

@@ -1,0 +1,52 @@
+"""Global max pooling as one streaming pass: MaxPools whose window covers the whole input become our
+StreamingGlobalMaxPool (compile/hwops/global_max_pool.py).
+
+FINN's InferPool would build such a pool as a sliding window generator over the whole frame followed by
+Pool; the generator buffers the frame and reads it again, which makes the pool the slowest layer of a
+network that ends in one (nn.MaxPool1d over the remaining length, GlobalMaxPool, which
+compile/lift_1d.py turns into that MaxPool). Run before InferPool in step_convert_to_hw.
+"""
+from __future__ import annotations
+
+from onnx import helper
+from qonnx.transformation.base import Transformation
+
+DOMAIN = "finn.custom_op.fpgadataflow"
+
+
+def _ints(node, name):
+    return next((list(a.ints) for a in node.attribute if a.name == name), None)
+
+
+def is_global(model, node) -> bool:
+    """A MaxPoolNHWC (N, H, W, C) whose window is the whole input, without padding: one output pixel."""
+    shape = model.get_tensor_shape(node.input[0])
+    if node.op_type != "MaxPoolNHWC" or shape is None or len(shape) != 4:
+        return False
+    kernel, pads = _ints(node, "kernel_shape"), _ints(node, "pads") or [0, 0, 0, 0]
+    return kernel == list(shape[1:3]) and not any(pads) and model.get_tensor_shape(node.output[0])[1:3] == [1, 1]
+
+
+class InferStreamingGlobalMaxPool(Transformation):
+    """MaxPoolNHWC over the whole (H, W) input, integer input -> StreamingGlobalMaxPool (PE 1; folding
+    sets it)."""
+
+    def apply(self, model):
+        changed = False
+        for i, node in enumerate(list(model.graph.node)):
+            if not is_global(model, node):
+                continue
+            idt = model.get_tensor_datatype(node.input[0])
+            if not idt.is_integer():
+                continue  # left to InferPool, which names the float input
+            _, h, w, c = model.get_tensor_shape(node.input[0])
+            new = helper.make_node("StreamingGlobalMaxPool", [node.input[0]], [node.output[0]],
+                                   name=f"StreamingGlobalMaxPool_{node.name}", domain=DOMAIN,
+                                   backend="fpgadataflow", NumChannels=int(c), PE=1, ImgDims=[int(h), int(w)],
+                                   inputDataType=idt.name)
+            idx = list(model.graph.node).index(node)
+            model.graph.node.remove(node)
+            model.graph.node.insert(idx, new)
+            model.set_tensor_datatype(node.output[0], idt)
+            changed = True
+        return model, changed

@@ -1,0 +1,46 @@
+"""Code generation shared by our RTL layers: a core module kept in hdl/ and a per-node wrapper filled in
+from a template, as finn-plus's own RTL ops share finn-rtllib's files (one module definition in a
+stitched design, for Vivado and Verilator alike)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+HDL_DIR = Path(__file__).resolve().parent / "hdl"
+
+
+class TemplateRTL:
+    """Mixin for an RTLBackend op: CORE (hdl/ file name), WRAPPER_TEMPLATE, and get_template_values()
+    (placeholder -> value, TOP_MODULE_NAME among them) make its generate_hdl and file lists."""
+
+    CORE: str = ""
+    WRAPPER_TEMPLATE: str = ""
+
+    def generate_hdl(self, model, fpgapart, clk):
+        """The node's wrapper (from our template), in code_gen_dir_ipgen."""
+        values = self.get_template_values()
+        text = (HDL_DIR / self.WRAPPER_TEMPLATE).read_text()
+        for key, val in values.items():
+            text = text.replace(f"${key}$", str(val))
+        # keep the module name: later renames (MakeZynqProject's GiveUniqueNodeNames) must find it
+        self.set_nodeattr("gen_top_module", values["TOP_MODULE_NAME"])
+        code_gen_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
+        (code_gen_dir / f"{values['TOP_MODULE_NAME']}.v").write_text(text)
+        # the IP generation and stitching transformations look for these
+        self.set_nodeattr("ipgen_path", str(code_gen_dir))
+        self.set_nodeattr("ip_path", str(code_gen_dir))
+
+    def get_rtl_file_list(self, abspath=False):
+        wrapper = self.get_nodeattr("gen_top_module") + ".v"
+        if not abspath:
+            return [self.CORE, wrapper]
+        return [str(HDL_DIR / self.CORE), str(Path(self.get_nodeattr("code_gen_dir_ipgen")) / wrapper)]
+
+    def get_verilog_paths(self):
+        return [self.get_nodeattr("code_gen_dir_ipgen"), str(HDL_DIR)]
+
+    def code_generation_ipi(self):
+        """Tcl for Vivado's block design: add the sources, instantiate the wrapper as a module."""
+        cmd = [f"add_files -norecurse {f}" for f in self.get_rtl_file_list(abspath=True)]
+        cmd.append(f"create_bd_cell -type module -reference {self.get_nodeattr('gen_top_module')} "
+                   f"{self.onnx_node.name}")
+        return cmd

@@ -1,0 +1,105 @@
+"""StreamingGlobalMaxPool (compile/hwops/global_max_pool.py): a max pool over the whole input becomes our
+one-pass layer, whose RTL is verilated and streamed against its Python model at full rate and under
+random back-pressure and input gaps, on tiny_bacalhau's global pool and on standalone signed, folded
+ones; its cycles per frame are the input's length x channels / PE."""
+from __future__ import annotations
+
+import pytest
+
+from compile_support import tiny_bacalhau_build  # noqa: F401  (session fixture)
+
+pytestmark = pytest.mark.slow
+
+FRAMES = 3
+RATES = (1.0, 0.5)  # ready_prob = valid_prob
+CYCLE_TOLERANCE = 0.02  # measured cycles per frame at full rate vs get_exp_cycles
+
+
+def _check(model, name, work_dir):
+    from finn.util.settings import get_settings
+
+    from compile.rtlsim.node import check_node
+
+    for rate in RATES:
+        c = check_node(model, name, work_dir, get_settings().finn_rtllib, frames=FRAMES, ready_prob=rate,
+                       valid_prob=rate, seed=2)
+        assert c.bit_exact, (name, rate, c.mismatches, c.first_mismatch)
+        if rate == 1.0:
+            assert abs(c.cycles_per_frame - c.expected_cycles) <= CYCLE_TOLERANCE * c.expected_cycles, c
+
+
+def test_tiny_bacalhau_global_pool_is_one_streaming_pass(tiny_bacalhau_build, tmp_path):
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from compile.finnenv import init_finn
+
+    cfg, _ = tiny_bacalhau_build
+    init_finn(cfg.codegen_dir)
+    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    ops = [n.op_type for n in m.graph.node]
+    assert "StreamingGlobalMaxPool_rtl" in ops, ops
+    assert not any(o.startswith("Pool") for o in ops), ops  # no sliding window + Pool for it
+    node = m.get_nodes_by_op_type("StreamingGlobalMaxPool_rtl")[0]
+    inst = getCustomOp(node)
+    h, w = inst.get_nodeattr("ImgDims")
+    assert inst.get_exp_cycles() == h * w * inst.get_nodeattr("NumChannels") // inst.get_nodeattr("PE")
+    _check(m, node.name, tmp_path / "sim")
+
+
+def _global_pool_model(codegen, *, channels, pe, dims, idt):
+    """A graph of one StreamingGlobalMaxPool_rtl node, its HDL generated into `codegen`."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import qonnx_make_model
+
+    inp = helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, *dims, channels])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, 1, channels])
+    node = helper.make_node("StreamingGlobalMaxPool_rtl", ["inp"], ["out"], name="StreamingGlobalMaxPool_rtl_0",
+                            domain="finn.custom_op.fpgadataflow.rtl", backend="fpgadataflow",
+                            NumChannels=channels, PE=pe, ImgDims=list(dims), inputDataType=idt)
+    m = ModelWrapper(qonnx_make_model(helper.make_graph([node], "gmp", [inp], [out])))
+    m.set_tensor_datatype("inp", DataType[idt])
+    m.set_tensor_datatype("out", DataType[idt])
+    inst = getCustomOp(m.graph.node[0])
+    codegen.mkdir(parents=True)
+    inst.set_nodeattr("code_gen_dir_ipgen", str(codegen))
+    inst.generate_hdl(m, "xczu7ev-ffvc1156-2-e", 5.0)
+    return m
+
+
+@pytest.mark.parametrize("channels,pe,dims,idt", [
+    (6, 2, (16, 1), "INT4"),  # three channel folds (running maxima in a memory), signed
+    (3, 3, (9, 1), "INT3"),  # one fold, 9-bit beats padded to 16, signed
+    (4, 1, (1, 1), "UINT5"),  # one position: the input is the output
+])
+def test_standalone_global_pool_is_bit_exact(tiny_bacalhau_build, tmp_path, channels, pe, dims, idt):
+    from compile.finnenv import init_finn
+
+    cfg, _ = tiny_bacalhau_build
+    init_finn(cfg.codegen_dir)  # the registries hold our ops from here on
+    m = _global_pool_model(tmp_path / "codegen", channels=channels, pe=pe, dims=dims, idt=idt)
+    _check(m, "StreamingGlobalMaxPool_rtl_0", tmp_path / "sim")
+
+
+def test_only_whole_input_max_pools_become_global(tiny_bacalhau_build):
+    """is_global: the window must be the whole (H, W) input with no padding."""
+    from onnx import TensorProto, helper
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    from compile.global_pool import is_global
+
+    def pool(kernel, pads, out_w):
+        inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1, 4])
+        out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, out_w, 1, 4])
+        n = helper.make_node("MaxPoolNHWC", ["x"], ["y"], domain="qonnx.custom_op.general", kernel_shape=kernel,
+                             strides=kernel, pads=pads)
+        m = ModelWrapper(qonnx_make_model(helper.make_graph([n], "p", [inp], [out])))
+        return m, m.graph.node[0]
+
+    assert is_global(*pool([8, 1], [0, 0, 0, 0], 1))
+    assert not is_global(*pool([2, 1], [0, 0, 0, 0], 4))
+    assert not is_global(*pool([8, 1], [1, 0, 1, 0], 1))
