@@ -242,12 +242,22 @@ def _needs_more_streamlining(model) -> bool:
     return False
 
 
+def _rescale_residual_adds(model):
+    """Residual adds of integers on two scales, made exact in integers where the sum meets a quantizer
+    (compile/residual_rescale.py); those that cannot be are left float and named by the partition."""
+    from .residual_rescale import rescale_residual_adds
+
+    return rescale_residual_adds(model)[0]
+
+
 def step_streamline(model, cfg: BuildConfig):
     """FINN's step_streamline; then, where float scale/bias/transpose nodes remain between integer
     layers (forks and residual joins): FINN's MoveLinearPastFork / MoveLinearPastEltwiseAdd (as its
     ResNet steps), streamlining again, and layout transposes moved through forks and joins until they
     cancel (otherwise they become Shuffle layers in hardware); if that is not enough, finn-plus's
-    StreamlinePlus. Anything left is reported by create_dataflow_partition, naming the node."""
+    StreamlinePlus. Residual adds of integers on two scales become exact integer adds where the sum
+    meets a quantizer (compile/residual_rescale.py). Anything left is reported by
+    create_dataflow_partition, naming the node."""
     from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
@@ -289,6 +299,7 @@ def step_streamline(model, cfg: BuildConfig):
             model = _settle_transposes(model)
             if not _needs_more_streamlining(model):
                 break
+    model = _rescale_residual_adds(model)
     model = model.transform(InferDataLayouts())
     # a 1x1 (global-pool) NHWC->NCHW transpose before a Flatten moves no data: drop it, so that a
     # Thresholding (e.g. a classifier's own input quantizer) may follow the Flatten; otherwise
@@ -450,9 +461,12 @@ def _scaled_operand(model, tensor: str):
 
 
 def _join_scale_hints(model) -> list[str]:
-    """Why a residual Add stayed float: its operands are integers on two different scales. Their sum
-    s1*a + s2*b lies on no common integer grid (short of float32's own), so neither streamlining nor
-    a HW layer can make it integer; the model must quantize both operands with one quantizer."""
+    """Why a residual Add stayed float: its operands are integers on two different scales, and the
+    streamline step could not make it exact in integers (the reason it recorded), so the model must
+    quantize both operands with one quantizer."""
+    from .residual_rescale import recorded
+
+    reasons = {o.add: o.reason for o in recorded(model) if not o.done}
     hints = []
     for n in model.graph.node:
         if n.op_type != "Add" or len(n.input) != 2 or any(model.get_initializer(t) is not None for t in n.input):
@@ -462,8 +476,9 @@ def _join_scale_hints(model) -> list[str]:
             continue
         (d1, s1), (d2, s2) = ops
         hints.append(f"{n.name} adds {d1} x {s1:.6g} and {d2} x {s2:.6g}: integer operands on different "
-                     "scales (ratio {:.6g}) have no common integer grid, so the sum stays float; quantize "
-                     "both operands of the add with one shared quantizer".format(s2 / s1))
+                     "scales (ratio {:.6g}) not made exact in integers ({}), so the sum stays float; quantize "
+                     "both operands of the add with one shared quantizer".format(
+                         s2 / s1, reasons.get(n.name, "not tried")))
     return hints
 
 
