@@ -237,10 +237,11 @@ STEP_NAMES = [name for name, _ in STEPS]
 
 
 # What a run folder may hold: the artefacts above, their temporary names, and the per-board hardware
-# folders a sweep's compile hook writes (hw/). Anything else is the user's and is never deleted.
+# folders a sweep's compile hook writes (hw/) and the compression ladder (model/ladder.py). Anything else
+# is the user's and is never deleted.
 RUN_ENTRIES = {"recipe.yaml", "checkpoints", "compress", "compress.json", "data.json", "history.json",
                "metrics.json", "predictions.npz", "plots", "model.onnx", "io.json", "export.json", "cost.json",
-               "hw"}
+               "hw", "ladder", "ladder.json"}
 
 
 def foreign_entries(root: Path) -> list[str]:

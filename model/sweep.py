@@ -23,21 +23,36 @@ Spec (YAML):
     grid: {net.args.w_bits: [3, 4], compress.stages.0.fraction: [0.5, 0.7]}
     sampler: grid
     compile: {board: zcu104}                # optional: hardware figures joined from compile/'s report
+    # A fair comparison (issue 19): one compression protocol for every trial, several seeds, and one small
+    # JSON per finished (trial, seed) under `records` (commit it: a fresh checkout skips what is recorded)
+    protocol:
+      name: ladder-magnitude-0.45x3         # recorded in every trial's row and record
+      stages: [{kind: magnitude, fraction: 0.45, max_steps: 3, finetune: {epochs: 3}}]  # replaces each
+                                            # trial's compress.stages (a trial's `set` applies after it)
+      max_val_drop: null                    # the floor on every stage of every trial (null: none anywhere)
+    seeds: [0, 1, 2]                        # train.seed of each run; trial labels become <name>-seed<k>
+    records: sweeps/results/fair
+
+With a protocol, every trial's compression ladder is scored (model/ladder.py: each compression step's
+model, test accuracy and cost), so one run gives a front; `report` then also writes fronts.md/.json/.png
+(model/fronts.py): one front per trial name, mean and spread over seeds, from the records.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import hashlib
 import json
 import re
 import subprocess
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from model.config import RecipeError, from_dict, load_recipe, read_yaml
+from model.config import RecipeError, from_dict, load_recipe, read_yaml, validate_recipe
 
 SAMPLERS = ("grid", "nsga2", "tpe")
 
@@ -50,6 +65,15 @@ class TrialSpec:
 
 
 @dataclass
+class ProtocolSpec:
+    """One compression protocol for every trial of a comparison: the same stages and the same floor."""
+
+    name: str = ""
+    stages: list | None = None  # replaces every trial's compress.stages; None keeps each recipe's own
+    max_val_drop: float | None = None  # every stage of every trial gets this floor (None: no floor anywhere)
+
+
+@dataclass
 class SweepSpec:
     name: str = "sweep"
     set: dict = field(default_factory=dict)
@@ -59,8 +83,12 @@ class SweepSpec:
     sampler: str = "grid"
     n_trials: int | None = None
     compile: dict | None = None
+    protocol: dict | None = None  # a ProtocolSpec's fields
+    seeds: list = field(default_factory=list)  # train.seed values; every trial runs once per seed
+    records: str | None = None  # folder of committed point records (one JSON per finished trial and seed)
 
 
+RECORD_FORMAT = "amc-fpga-sweep-point/1"
 MAX_CHECKED_TRIALS = 4096  # recipes of a sweep are all loaded (and so checked) before it starts, up to this many
 
 
@@ -90,6 +118,19 @@ def load_spec(path: str | Path) -> SweepSpec:
     for key, values in spec.grid.items():
         if not isinstance(values, list) or not values:
             raise RecipeError(f"{path}: grid.{key}: expected a non-empty list of values, got {values!r}")
+    if spec.protocol is not None:
+        spec.protocol = from_dict(ProtocolSpec, spec.protocol, "protocol.")
+        if not spec.protocol.name.strip():
+            raise RecipeError(f"{path}: protocol.name: give the protocol a name; every trial's row records it")
+        if spec.protocol.stages is not None and not isinstance(spec.protocol.stages, list):
+            raise RecipeError(f"{path}: protocol.stages: expected a list of compression stages, "
+                              f"got {spec.protocol.stages!r}")
+    if any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in spec.seeds) \
+            or len(set(spec.seeds)) != len(spec.seeds):
+        raise RecipeError(f"{path}: seeds: expected distinct integer seeds >= 0, e.g. [0, 1, 2]; got {spec.seeds!r}")
+    if spec.records and not spec.protocol:
+        raise RecipeError(f"{path}: records need a protocol (a record holds the trial's compression ladder); "
+                          "add protocol: {name: ...}")
     labels = set()
     for n, params in enumerate(_all_params(spec)):
         if n >= MAX_CHECKED_TRIALS:
@@ -98,7 +139,8 @@ def load_spec(path: str | Path) -> SweepSpec:
             label, _ = trial_recipe(spec, params)
         except RecipeError as exc:
             which = (f"trials[{params['trial']}]" if spec.trials
-                     else "grid point " + ", ".join(f"{k}={spec.grid[k][i]!r}" for k, i in params.items()))
+                     else "grid point " + ", ".join(f"{k}={spec.grid[k][i]!r}" for k, i in params.items()
+                                                    if k != "seed"))
             raise RecipeError(f"{path}: {which}: {exc}") from exc
         if label in labels:
             raise RecipeError(f"{path}: two trials are named {label!r}; they would share one run folder")
@@ -117,20 +159,38 @@ def _all_params(spec: SweepSpec):
 
 def search_space(spec: SweepSpec) -> dict[str, list]:
     """Parameter name -> choices. Choices are indices, because Optuna's categoricals must be scalars."""
-    if spec.trials:
-        return {"trial": list(range(len(spec.trials)))}
-    return {key: list(range(len(values))) for key, values in spec.grid.items()}
+    space = ({"trial": list(range(len(spec.trials)))} if spec.trials
+             else {key: list(range(len(values))) for key, values in spec.grid.items()})
+    if spec.seeds:
+        space["seed"] = list(range(len(spec.seeds)))
+    return space
 
 
 def trial_recipe(spec: SweepSpec, params: dict):
     """(label, recipe) of the trial with these parameters."""
+    name, recipe = _trial_name_and_recipe(spec, params)
+    return (f"{name}-seed{spec.seeds[params['seed']]}" if spec.seeds else name), recipe
+
+
+def _trial_name_and_recipe(spec: SweepSpec, params: dict):
+    """The trial's name without its seed, and its recipe: spec.set, the protocol's stages, the trial's own
+    set, the seed, then the protocol's floor on every stage."""
+    protocol_stages = {}
+    if spec.protocol and spec.protocol.stages is not None:
+        protocol_stages = {"compress.stages": copy.deepcopy(spec.protocol.stages)}
+    seed = {"train.seed": spec.seeds[params["seed"]]} if spec.seeds else {}
     if spec.trials:
         t = spec.trials[params["trial"]]
-        label = t.name or Path(t.recipe).stem
-        return label, load_recipe(t.recipe, {**spec.set, **t.set})
-    chosen = {key: spec.grid[key][params[key]] for key in spec.grid}
-    label = ",".join(f"{key}={_short(v)}" for key, v in chosen.items())
-    return label, load_recipe(spec.base, {**spec.set, **chosen})
+        name, path, own = t.name or Path(t.recipe).stem, t.recipe, t.set
+    else:
+        own = {key: spec.grid[key][params[key]] for key in spec.grid}
+        name, path = ",".join(f"{key}={_short(v)}" for key, v in own.items()), spec.base
+    recipe = load_recipe(path, {**spec.set, **protocol_stages, **own, **seed})
+    if spec.protocol:
+        for stage in recipe.compress.stages:  # one floor for all: a recipe's own floor (or none) no longer counts
+            stage.max_val_drop, stage.min_val_acc = spec.protocol.max_val_drop, None
+        validate_recipe(recipe)
+    return name, recipe
 
 
 def _short(value) -> str:
@@ -195,11 +255,58 @@ def hardware_row(report: dict) -> dict:
     }
 
 
+def recipe_sha256(recipe) -> str:
+    """What a point record was measured with: the whole recipe but its prose."""
+    d = recipe.to_dict()
+    d.pop("description", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+def record_path(spec: SweepSpec, label: str) -> Path:
+    return Path(spec.records) / f"{label}.json"
+
+
+def read_record(spec: SweepSpec, label: str, recipe) -> dict | None:
+    """The committed record of this trial and seed, if one was measured with exactly this recipe and protocol."""
+    path = record_path(spec, label)
+    if not path.is_file():
+        return None
+    rec = json.loads(path.read_text())
+    if rec.get("recipe_sha256") != recipe_sha256(recipe) or rec.get("protocol") != asdict(spec.protocol):
+        print(f"[sweep] {path} was measured with another recipe or protocol; trial {label} runs again",
+              file=sys.stderr)
+        return None
+    return rec
+
+
+def write_record(spec: SweepSpec, params: dict, label: str, recipe, row: dict, ladder: dict) -> Path:
+    """One small JSON per finished (trial, seed): what it ran, on what data and machine, and its ladder."""
+    name, _ = _trial_name_and_recipe(spec, params)
+    rec = {
+        "format": RECORD_FORMAT, "sweep": spec.name, "trial": name, "label": label,
+        "seed": recipe.train.seed, "protocol": asdict(spec.protocol), "recipe_sha256": recipe_sha256(recipe),
+        "recipe": recipe.to_dict(), "data": ladder["data"], "environment": ladder["environment"],
+        "row": {k: v for k, v in row.items() if k != "run"}, "rungs": ladder["rungs"],
+    }
+    path = record_path(spec, label)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(rec, indent=1) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def run_trial(spec: SweepSpec, out: Path, params: dict, progress: bool = True) -> dict:
-    """Run (or resume) one trial's pipeline; return its row of figures."""
+    """Run (or resume) one trial's pipeline; return its row of figures. A trial with a committed record
+    (spec.records) is not run again: its row comes from the record."""
+    from model.ladder import write_ladder
     from model.pipeline import RunFolder, run_pipeline
 
     label, recipe = trial_recipe(spec, params)
+    if spec.records and (rec := read_record(spec, label, recipe)) is not None:
+        if progress:
+            print(f"[sweep] {label}: recorded in {record_path(spec, label)}; not run again", flush=True)
+        return {**rec["row"], "run": str(record_path(spec, label))}
     run = RunFolder(out / "trials" / label)
     run_pipeline(recipe, run.root, progress=progress)
     metrics = json.loads(run.metrics.read_text())
@@ -213,6 +320,11 @@ def run_trial(spec: SweepSpec, out: Path, params: dict, progress: bool = True) -
     }
     if spec.compile:
         row.update(hardware_figures(run.root, spec.compile))
+    if spec.protocol:
+        ladder = write_ladder(run.root, recipe, progress=progress)
+        row.update(protocol=spec.protocol.name, seed=recipe.train.seed, rungs=len(ladder["rungs"]))
+        if spec.records:
+            write_record(spec, params, label, recipe, row, ladder)
     return row
 
 
@@ -236,11 +348,13 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, n_trials: 
     if budget is None:
         raise RecipeError("a sampled sweep needs n_trials (in the spec or --n-trials)")
     requeue_failed(study, spec)
+    if spec.seeds and spec.sampler == "grid":
+        queue_seed_major(study, spec)
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     remaining = budget - done if spec.sampler == "grid" else budget
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(Exception,))
-    return write_report(study, out)
+    return write_report(study, out, spec)
 
 
 def requeue_failed(study, spec: SweepSpec) -> None:
@@ -260,6 +374,25 @@ def requeue_failed(study, spec: SweepSpec) -> None:
             settled.append(t.params)
 
 
+def queue_seed_major(study, spec: SweepSpec) -> None:
+    """Queue a seeded grid seed by seed (every trial at the first seed, then the second, ...), so a sweep cut
+    short still compares every trial on the same seeds; the grid sampler alone would pick points at random."""
+    import itertools
+
+    import optuna
+
+    state = optuna.trial.TrialState
+    settled = [t.params for t in study.get_trials(deepcopy=False)
+               if t.state in (state.COMPLETE, state.WAITING, state.RUNNING)]
+    space = {k: v for k, v in search_space(spec).items() if k != "seed"}
+    for seed in search_space(spec)["seed"]:
+        for combo in itertools.product(*space.values()):
+            params = {**dict(zip(space, combo)), "seed": seed}
+            if params not in settled:
+                study.enqueue_trial(params)
+                settled.append(params)
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
     """Rows no other row beats on both accuracy (higher) and score (lower)."""
     def dominated(r):
@@ -268,7 +401,8 @@ def pareto_front(rows: list[dict]) -> list[dict]:
     return [r for r in rows if not dominated(r)]
 
 
-def write_report(study, out: Path) -> list[dict]:
+def write_report(study, out: Path, spec: SweepSpec | None = None) -> list[dict]:
+    """results.md/.json and pareto.png from the study; with records, fronts.md/.json/.png from them too."""
     import optuna
 
     rows = [dict(t.user_attrs) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -280,18 +414,53 @@ def write_report(study, out: Path) -> list[dict]:
     (out / "results.md").write_text(format_table(rows))
     if rows:
         plot_pareto(rows, out / "pareto.png", study.study_name)
+    if spec is not None and spec.records:
+        write_fronts(spec, out)
+    return rows
+
+
+def current_records(spec: SweepSpec) -> list[dict]:
+    """The spec's records measured with its current recipes and protocol (stale ones are named, not used)."""
+    import itertools
+
+    records = []
+    space = search_space(spec)
+    for combo in itertools.product(*space.values()):
+        params = dict(zip(space, combo))
+        label, recipe = trial_recipe(spec, params)
+        rec = read_record(spec, label, recipe)
+        if rec is not None:
+            records.append(rec)
+    return records
+
+
+def write_fronts(spec: SweepSpec, out: Path) -> list[dict]:
+    from model.fronts import aggregate, format_fronts_table, plot_fronts
+
+    records = current_records(spec)
+    rows = aggregate(records)
+    (out / "fronts.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "fronts.md").write_text(format_fronts_table(rows))
+    if rows:
+        plot_fronts(rows, records, out / "fronts.png", f"sweep {spec.name}: protocol {spec.protocol.name}")
+    print(f"[sweep] fronts from {len(records)} record(s) in {spec.records}: {out / 'fronts.md'}"
+          + (f", {out / 'fronts.png'}" if rows else ""), file=sys.stderr)
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     hw = any("hw_frames_per_s" in r for r in rows)
+    protocol = any("protocol" in r for r in rows)
     head = "| trial | data | accuracy | acc 0 dB | acc >= 10 dB | bit ops | bit mem | score | Pareto |"
+    head += " protocol |" if protocol else ""
     head += " frames/s | LUT |" if hw else ""
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         line = (f"| {r['trial']} | {r['data']} | {r['accuracy']:.4f} | {r['accuracy_0db']:.4f} | "
                 f"{r['accuracy_high_snr']:.4f} | {r['bit_ops']:.0f} | {r['bit_mem']:.0f} | {r['score']:.6f} | "
                 f"{'yes' if r['pareto'] else ''} |")
+        if protocol:
+            line += f" {r.get('protocol', '')} |"
         if hw:
             fps, lut = r.get("hw_frames_per_s"), r.get("hw_lut")
             line += f" {fps:,.0f} | {lut:,.0f} |" if fps is not None else " - | - |"
@@ -352,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "run":
             rows = run_sweep(spec, out, args.storage, args.n_trials, progress=not args.quiet)
         else:
-            rows = write_report(open_study(spec, out, args.storage), out)
+            rows = write_report(open_study(spec, out, args.storage), out, spec)
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,124 @@
+"""Pareto fronts over seeds: many runs' compression ladders -> one front per recipe, mean and spread.
+
+Input: point records (model/sweep.py writes one per finished (trial, seed): the trial's ladder, see
+model/ladder.py). Each recipe's rung k is averaged over its seeds (test accuracy and score: mean,
+sample standard deviation, min, max); a recipe's front is its rungs that no other rung of the same
+recipe beats on both accuracy and score, and the overall front those no rung of any recipe beats.
+Rungs a floor undid (`accepted: false`) are not part of what the protocol delivers and are left out.
+Records from different data (another file, generator or frames per block) are never averaged together:
+their recipes get a data suffix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from pathlib import Path
+
+
+def data_signature(data: dict) -> str:
+    """Short, stable name of the data a record's accuracies came from."""
+    gen = data.get("synthetic_generator")
+    digest = hashlib.sha256(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:6] if gen else "none"
+    return f"{data.get('kind')}, {data.get('frames_per_block')} per block, generator {digest}"
+
+
+def _spread(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else None,
+            "min": min(values), "max": max(values)}
+
+
+def aggregate(records: list[dict]) -> list[dict]:
+    """One row per (recipe, rung): seeds, density, accuracy and score as mean / sd / min / max."""
+    sigs = {data_signature(r["data"]) for r in records}
+    groups: dict[tuple, list] = {}
+    for rec in records:
+        recipe = rec["trial"] if len(sigs) == 1 else f"{rec['trial']} [{data_signature(rec['data'])}]"
+        for rung in rec["rungs"]:
+            if rung["accepted"]:
+                groups.setdefault((recipe, rung["level"]), []).append((rec, rung))
+    rows = []
+    for (recipe, level), members in sorted(groups.items()):
+        rungs = [r for _, r in members]
+        rows.append({
+            "recipe": recipe, "level": level, "kind": rungs[0]["kind"],
+            "seeds": sorted(rec["seed"] for rec, _ in members), "data": data_signature(members[0][0]["data"]),
+            "protocol": members[0][0].get("protocol", {}).get("name", ""),
+            "density": statistics.fmean(r["density"] for r in rungs),
+            "accuracy": _spread([r["accuracy"] for r in rungs]), "score": _spread([r["score"] for r in rungs]),
+            "bit_ops": statistics.fmean(r["bit_ops"] for r in rungs),
+            "bit_mem": statistics.fmean(r["bit_mem"] for r in rungs),
+        })
+    for r in rows:
+        r["recipe_front"] = not _dominated(r, [o for o in rows if o["recipe"] == r["recipe"]])
+        r["overall_front"] = not _dominated(r, rows)
+    return rows
+
+
+def _dominated(r: dict, rows: list[dict]) -> bool:
+    a, s = r["accuracy"]["mean"], r["score"]["mean"]
+    return any(o["accuracy"]["mean"] >= a and o["score"]["mean"] <= s
+               and (o["accuracy"]["mean"] > a or o["score"]["mean"] < s) for o in rows)
+
+
+def _pm(spread: dict, digits: int) -> str:
+    sd = "-" if spread["sd"] is None else f"{spread['sd']:.{digits}f}"
+    return f"{spread['mean']:.{digits}f} ± {sd}"
+
+
+def format_fronts_table(rows: list[dict]) -> str:
+    """Markdown: one line per recipe and rung, mean ± sample sd over its seeds."""
+    head = ("| recipe | rung | seeds | weight density | test accuracy (mean ± sd) | score (mean ± sd) | bit ops "
+            "| bit mem | recipe front | overall front |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        lines.append(
+            f"| {r['recipe']} | {r['level']} ({r['kind']}) | {len(r['seeds'])} | {r['density']:.3f} | "
+            f"{_pm(r['accuracy'], 4)} | {_pm(r['score'], 6)} | {r['bit_ops']:.0f} | {r['bit_mem']:.0f} | "
+            f"{'yes' if r['recipe_front'] else ''} | {'yes' if r['overall_front'] else ''} |")
+    data = sorted({r["data"] for r in rows})
+    protocols = sorted({r["protocol"] for r in rows})
+    lines.append("")
+    lines.append(f"Test accuracy on {'; '.join(data)} data; protocol {', '.join(protocols) or '(none)'}; "
+                 "sd is the sample standard deviation over the seeds listed (- for one seed).")
+    return "\n".join(lines) + "\n"
+
+
+def plot_fronts(rows: list[dict], records: list[dict], path: Path, title: str) -> None:
+    """Score (log) against test accuracy: each recipe's rungs as mean points joined in ladder order, error
+    bars one sd over seeds, every seed's own rung as a faint dot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
+    recipes = sorted({r["recipe"] for r in rows})
+    for i, recipe in enumerate(recipes):
+        mine = sorted((r for r in rows if r["recipe"] == recipe), key=lambda r: r["level"])
+        colour = f"C{i}"
+        ax.errorbar([r["score"]["mean"] for r in mine], [r["accuracy"]["mean"] for r in mine],
+                    xerr=[r["score"]["sd"] or 0 for r in mine], yerr=[r["accuracy"]["sd"] or 0 for r in mine],
+                    fmt="o-", color=colour, capsize=3, label=f"{recipe} ({max(len(r['seeds']) for r in mine)} seeds)")
+        for r in mine:
+            ax.annotate(str(r["level"]), (r["score"]["mean"], r["accuracy"]["mean"]), fontsize=7,
+                        xytext=(4, -9), textcoords="offset points", color=colour)
+        seeds = [(g["score"], g["accuracy"]) for rec in records if rows and rec["trial"] == recipe.split(" [")[0]
+                 for g in rec["rungs"] if g["accepted"]]
+        if seeds:
+            ax.scatter(*zip(*seeds), s=9, color=colour, alpha=0.35, linewidths=0)
+    ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=7, length=3.5)
+    data = "; ".join(sorted({r["data"] for r in rows}))
+    ax.set(xlabel="inference-cost score (log; lower is better); numbers: compression rung",
+           ylabel="test accuracy", title=f"{title}\n{data}")
+    ax.title.set_fontsize(9)
+    ax.grid(alpha=0.3, which="both")
+    fig.legend(loc="outside lower center", ncols=max(1, len(recipes)), fontsize=8)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
