@@ -129,3 +129,27 @@ def test_spec_errors_for_seeds_and_protocol(tmp_path, toy_h5):
         load_spec(write_spec(tmp_path, toy_h5, records="x", trials=trials))
     with pytest.raises(RecipeError, match="protocol.name"):
         load_spec(write_spec(tmp_path, toy_h5, protocol={"max_val_drop": 0.02}, trials=trials))
+
+
+def test_rerun_check_says_identical_or_names_what_differs(tmp_path, capsys):
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("rerun_check", "scripts/rerun_check.py")
+    rerun_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rerun_check)
+    env = {"torch": "x", "threads": 1}
+    for name, acc, w in (("a", 0.5, 1.0), ("b", 0.5, 1.0), ("c", 0.25, 1.5)):
+        run = tmp_path / name
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"accuracy": acc, "accuracy_per_snr": {"0": acc},
+                                                      "environment": env}))
+        (run / "cost.json").write_text(json.dumps({"total_bops": 10, "total_mem_w_bits": 5, "score": 0.1}))
+        torch.save({"model": {"w": torch.tensor([w, 2.0])}}, run / "checkpoints" / "final.pt")
+    assert rerun_check.main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "identical" in capsys.readouterr().out
+    assert rerun_check.main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    out = capsys.readouterr().out
+    assert "test accuracy 0.500000 vs 0.250000" in out and "1 of 1 final tensors differ (max |diff| 0.5)" in out
+    assert rerun_check.main([str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
