@@ -128,6 +128,7 @@ def lift_1d_to_2d(model):
             if t and t not in consts and t not in outer_out and t not in outer_in and t not in temp_out \
                     and t not in inits:
                 temp_out.append(t)
+    temp_out = [t for t in temp_out if t not in temp_in]  # held -> held: lifted as a temporary input
     shapes = {t: model.get_tensor_shape(t) for t in temp_in + temp_out}
     missing = [t for t, s in shapes.items() if s is None]
     if missing:

@@ -18,6 +18,10 @@ Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames 
               tiny_bacalhau: share_residual_quant (the residual operands share one QuantReLU);
               tiny_bacalhau_rq: + requant_residual (a signed 6-bit QuantIdentity after the add);
               tiny_bacalhau_unshared: as published, the operands on two learned scales (no FINN mapping).
+- tiny_concat: parallel stem convolutions concatenated (Concat) and a GlobalMaxPool, as AaronNet32++ has.
+- tiny_polyphase: model.nets.ours.Ours in miniature (kernels 9/5, channels 4/8) taking 4 I/Q samples per
+              step (polyphase=4): the graph starts with the polyphase view (transpose, reshape,
+              transpose) that compile/ moves to the host.
 Full-size (on demand; weights random, fine for estimates, not accuracy):
 - vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
 - dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.
@@ -107,11 +111,43 @@ class DSRes(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
+class TinyConcat(nn.Module):
+    """AaronNet32++'s stem in miniature, quantized throughout: three parallel stride-4 convolutions
+    (kernels 7/5/3), each with its BatchNorm, concatenated along channels under one activation quantizer;
+    a conv k3; a global max pool (exported as GlobalMaxPool); a classifier with bias."""
+
+    def __init__(self, c: int = 4, w: int = 4, a: int = 4):
+        super().__init__()
+        self.inq = qnn.QuantHardTanh(act_quant=InputQuant)
+        self.branches = nn.ModuleList([
+            nn.Sequential(qnn.QuantConv1d(2, c, k, stride=4, padding=k // 2, weight_bit_width=w, bias=False),
+                          nn.BatchNorm1d(c)) for k in (7, 5, 3)])
+        self.act = qnn.QuantReLU(bit_width=a)
+        self.conv = qnn.QuantConv1d(3 * c, 2 * c, 3, padding=1, weight_bit_width=w, bias=False)
+        self.bn = nn.BatchNorm1d(2 * c)
+        self.act2 = qnn.QuantReLU(bit_width=a)
+        self.pool = nn.AdaptiveMaxPool1d(1)
+        self.fc = qnn.QuantLinear(2 * c, 24, weight_bit_width=w, bias=True)
+
+    def forward(self, x):
+        x = self.inq(x)
+        x = self.act(torch.cat([b(x) for b in self.branches], dim=1))
+        x = self.pool(self.act2(self.bn(self.conv(x))))
+        return self.fc(torch.flatten(x, 1))
+
+
 def tiny_bacalhau(**kw) -> nn.Module:
     sys.path.insert(0, str(ROOT))
     from model.nets.bacalhaunet import BacalhauNet
 
     return BacalhauNet(kernels=(7, 5, 3), strides=(2, 1, 2), channels=(4, 4, 8), **kw)
+
+
+def tiny_polyphase() -> nn.Module:
+    sys.path.insert(0, str(ROOT))
+    from model.nets.ours import Ours
+
+    return Ours(kernels=(9, 5), strides=(2, 2), channels=(4, 8), w_bits=4, a_bits=4, polyphase=4)
 
 
 def calibrate(m: nn.Module, seed: int) -> nn.Module:
@@ -139,6 +175,22 @@ def io_json(name: str) -> dict:
     }
 
 
+def as_global_max_pool(path: Path) -> None:
+    """torch exports AdaptiveMaxPool1d(1) as a MaxPool over the whole length; AaronNet32++'s 2021 export
+    has a GlobalMaxPool there: write the pool as that op (same values), so the fixture holds it."""
+    import onnx
+    from onnx import helper
+
+    m = onnx.load(str(path))
+    for i, n in enumerate(m.graph.node):
+        if n.op_type == "MaxPool" and n.output[0] in {x for c in m.graph.node if c.op_type == "Flatten"
+                                                      for x in c.input}:
+            m.graph.node.remove(n)
+            m.graph.node.insert(i, helper.make_node("GlobalMaxPool", list(n.input), list(n.output), name=n.name))
+            break
+    onnx.save(m, str(path))
+
+
 def export(m: nn.Module, name: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "model.onnx"
@@ -152,6 +204,8 @@ def export(m: nn.Module, name: str, out_dir: Path) -> Path:
         q = input_quant_of_graph(ModelWrapper(str(path)))
         desc["input"]["quant"] = {k: q[k] for k in ("bit_width", "signed", "narrow", "scale", "zero_point",
                                                     "min", "max")}
+    if name == "tiny_concat":
+        as_global_max_pool(path)
     (out_dir / "io.json").write_text(json.dumps(desc, indent=2) + "\n")
     print(f"{path} ({path.stat().st_size / 1024:.0f} KiB)")
     return path
@@ -171,6 +225,8 @@ def main() -> None:
         "tiny_bacalhau": lambda: calibrate(tiny_bacalhau(share_residual_quant=True), 5),
         "tiny_bacalhau_rq": lambda: calibrate(tiny_bacalhau(share_residual_quant=True, requant_residual=True), 6),
         "tiny_bacalhau_unshared": lambda: calibrate(tiny_bacalhau(), 7),
+        "tiny_polyphase": lambda: calibrate(tiny_polyphase(), 9),
+        "tiny_concat": lambda: calibrate(TinyConcat(), 8),
     }
     unknown = set(a.only) - set(tiny) - {"tiny_vgg", "tiny_dsres"}
     if unknown:
