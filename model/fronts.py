@@ -62,6 +62,31 @@ def _dominated(r: dict, rows: list[dict]) -> bool:
                and (o["accuracy"]["mean"] > a or o["score"]["mean"] < s) for o in rows)
 
 
+def score_at_accuracy(front: list[dict], accuracy: float) -> float | None:
+    """The score a recipe's front needs for `accuracy` (mean over seeds), log-linear between its rungs; None
+    outside the accuracies the front spans."""
+    import math
+
+    pts = sorted((r["accuracy"]["mean"], r["score"]["mean"]) for r in front)
+    for (a0, s0), (a1, s1) in zip(pts, pts[1:]):
+        if a0 <= accuracy <= a1:
+            t = 0.0 if a1 == a0 else (accuracy - a0) / (a1 - a0)
+            return math.exp(math.log(s0) + t * (math.log(s1) - math.log(s0)))
+    return pts[0][1] if len(pts) == 1 and pts[0][0] == accuracy else None
+
+
+def score_ratios(rows: list[dict], mine: str, other: str) -> list[dict]:
+    """At each rung of `mine` on its front, its score over the score `other`'s front needs for the same
+    accuracy (where both fronts reach it): below 1, `mine` is cheaper at equal accuracy."""
+    front = {name: [r for r in rows if r["recipe"] == name and r["recipe_front"]] for name in (mine, other)}
+    out = []
+    for r in sorted(front[mine], key=lambda r: r["level"]):
+        theirs = score_at_accuracy(front[other], r["accuracy"]["mean"])
+        out.append({"level": r["level"], "accuracy": r["accuracy"]["mean"], "score": r["score"]["mean"],
+                    "other_score": theirs, "ratio": None if theirs is None else r["score"]["mean"] / theirs})
+    return out
+
+
 def _pm(spread: dict, digits: int) -> str:
     sd = "-" if spread["sd"] is None else f"{spread['sd']:.{digits}f}"
     return f"{spread['mean']:.{digits}f} ± {sd}"
@@ -82,6 +107,16 @@ def format_fronts_table(rows: list[dict]) -> str:
     lines.append("")
     lines.append(f"Test accuracy on {'; '.join(data)} data; protocol {', '.join(protocols) or '(none)'}; "
                  "sd is the sample standard deviation over the seeds listed (- for one seed).")
+    recipes = sorted({r["recipe"] for r in rows})
+    if len(recipes) == 2:
+        for mine, other in (recipes, recipes[::-1]):
+            lines += ["", f"`{mine}` against `{other}` at equal accuracy (means over seeds; `{other}`'s front "
+                      "interpolated log-linearly between its rungs; - where its front does not reach that accuracy):",
+                      "", f"| {mine} rung | accuracy | score | {other}'s score there | ratio |", "|---|---|---|---|---|"]
+            for q in score_ratios(rows, mine, other):
+                there = "-" if q["other_score"] is None else f"{q['other_score']:.6f}"
+                ratio = "-" if q["ratio"] is None else f"{q['ratio']:.3f}"
+                lines.append(f"| {q['level']} | {q['accuracy']:.4f} | {q['score']:.6f} | {there} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

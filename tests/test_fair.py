@@ -153,3 +153,17 @@ def test_rerun_check_says_identical_or_names_what_differs(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test accuracy 0.500000 vs 0.250000" in out and "1 of 1 final tensors differ (max |diff| 0.5)" in out
     assert rerun_check.main([str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
+
+
+def test_score_ratio_at_equal_accuracy_interpolates_the_other_front():
+    from model.fronts import score_ratios
+
+    records = [record("a", 0, [(True, 1.0, 0.30, 0.004), (True, 0.5, 0.25, 0.002)]),
+               record("b", 0, [(True, 1.0, 0.40, 0.040), (True, 0.5, 0.20, 0.010)])]
+    rows = aggregate(records)
+    ratios = {q["level"]: q for q in score_ratios(rows, "a", "b")}
+    # b needs 0.01 * 4 ** 0.5 = 0.02 for 0.30 (halfway in accuracy, log-linear in score), 0.01 * 4 ** 0.25 for 0.25
+    assert ratios[0]["other_score"] == pytest.approx(0.02) and ratios[0]["ratio"] == pytest.approx(0.2)
+    assert ratios[1]["ratio"] == pytest.approx(0.002 / (0.01 * 4 ** 0.25))
+    assert all(q["ratio"] is None for q in score_ratios(rows, "b", "a") if q["accuracy"] > 0.30)
+    assert "`a` against `b` at equal accuracy" in format_fronts_table(rows)
