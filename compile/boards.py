@@ -23,6 +23,7 @@ class Board:
     resources: dict[str, int] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    input_dma_bits: int | None = None  # the input DMA's bits per cycle (None: not described)
 
     def capacity(self, resource: str) -> int:
         return int(self.resources.get(resource, 0))
@@ -36,6 +37,7 @@ class Board:
             "shell": self.shell,
             "clock_mhz": self.clock_mhz,
             "resources": dict(self.resources),
+            "input_dma_bits": self.input_dma_bits,
             "source": self.source,
         }
 
@@ -81,6 +83,9 @@ def load_board(name_or_path: str | Path) -> Board:
         raise ValueError(f"{path}: resources must map names to counts and clock_mhz must be a number") from None
     if not clock > 0 or any(v < 0 for v in res.values()):
         raise ValueError(f"{path}: clock_mhz must be positive and resource counts not negative")
+    dma = data.get("input_dma_bits")
+    if dma is not None and (not isinstance(dma, int) or dma <= 0 or dma % 8):
+        raise ValueError(f"{path}: input_dma_bits must be a positive whole number of bytes in bits, got {dma!r}")
     lacking = [r for r in RESOURCES if r not in res]
     if lacking:
         raise ValueError(f"{path}: resources lack {', '.join(lacking)}")
@@ -93,4 +98,5 @@ def load_board(name_or_path: str | Path) -> Board:
         resources=res,
         description=str(data.get("description", "")),
         source=str(path),
+        input_dma_bits=dma,
     )

@@ -8,10 +8,12 @@ and the host-side ops are not in them.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .boards import RESOURCES
 from .config import model_name
+from .inputview import polyphase_of
 
 REPORT_FORMAT = "amc-fpga-compile-report/1"
 
@@ -49,6 +51,10 @@ def build_report(model, cfg) -> dict:
     perf = model.transform(AnnotateCycles()).analysis(dataflow_performance)
     clock_hz = cfg.clock_mhz * 1e6
     max_cycles = int(perf["max_cycles"])
+    bottleneck = perf["max_cycles_node_name"]
+    dma = input_bandwidth(model, cfg.board.input_dma_bits, clock_hz, max_cycles)
+    if dma and dma["limits"]:
+        max_cycles, bottleneck = dma["cycles_per_frame"], "input DMA"
     fps = clock_hz / max_cycles
     totals = {r: sum(row[r] for row in rows) for r in RESOURCES}
     limits = cfg.budget.limits(cfg.board)
@@ -74,10 +80,12 @@ def build_report(model, cfg) -> dict:
         "frame_length": cfg.io.frame_length,
         "throughput": {
             "cycles_per_frame": max_cycles,
-            "bottleneck": perf["max_cycles_node_name"],
+            "bottleneck": bottleneck,
             "frames_per_s": fps,
             "iq_samples_per_s": fps * cfg.io.frame_length,
+            "input_samples_per_beat": polyphase_of(model),
         },
+        "input_bandwidth": dma,
         "latency": {
             "cycles": int(perf["critical_path_cycles"]),
             "us": perf["critical_path_cycles"] / clock_hz * 1e6,
@@ -97,6 +105,28 @@ def build_report(model, cfg) -> dict:
     rep["meets_target"] = None if cfg.target_fps is None else fps >= cfg.target_fps * (1 - 1e-9)
     rep["problems"] = constraint_problems(rep)
     return rep
+
+
+def input_bandwidth(model, dma_bits: int | None, clock_hz: float, layer_cycles: int) -> dict | None:
+    """What the input stream asks of the board's input DMA (hw/boards/*.yaml input_dma_bits): the bytes
+    of one frame as the driver packs them (whole bytes per beat), the cycles the DMA needs to deliver
+    them, and whether that, not a layer, bounds the frame rate. None where the board does not say."""
+    if not dma_bits:
+        return None
+    iname = model.graph.input[0].name
+    shape = [int(d) for d in model.get_tensor_shape(iname)]
+    beats, width = math.prod(shape[1:-1]), shape[-1] * model.get_tensor_datatype(iname).bitwidth()
+    frame_bytes = beats * math.ceil(width / 8)
+    cycles = math.ceil(frame_bytes * 8 / dma_bits)
+    fps = clock_hz / max(layer_cycles, cycles)
+    return {
+        "dma_bits_per_cycle": dma_bits,
+        "bytes_per_frame": frame_bytes,
+        "cycles_per_frame": cycles,
+        "dma_bytes_per_s": dma_bits / 8 * clock_hz,
+        "needed_bytes_per_s": fps * frame_bytes,
+        "limits": cycles > layer_cycles,
+    }
 
 
 def constraint_problems(rep: dict) -> list[str]:
@@ -145,7 +175,9 @@ def to_markdown(rep: dict) -> str:
         "|---|---|",
         f"| cycles per frame | {t['cycles_per_frame']:,} (bottleneck {t['bottleneck']}) |",
         f"| frames/s | {t['frames_per_s']:,.0f} |",
-        f"| I/Q samples/s | {t['iq_samples_per_s'] / 1e6:,.1f} M ({rep['frame_length']} per frame) |",
+        f"| I/Q samples/s | {t['iq_samples_per_s'] / 1e6:,.1f} M ({rep['frame_length']} per frame, "
+        f"{t.get('input_samples_per_beat', 1)} per clock at the input) |",
+        *_dma_markdown(rep.get("input_bandwidth")),
         f"| latency | {lat['cycles']:,} cycles = {lat['us']:,.1f} us (critical path, no overlap) |",
         "",
         "| resource | estimate | capacity | % | budget | within |",
@@ -171,6 +203,14 @@ def to_markdown(rep: dict) -> str:
     if rep.get("rtlsim"):
         lines += ["", *_rtlsim_markdown(rep["rtlsim"])]
     return "\n".join(lines) + "\n"
+
+
+def _dma_markdown(d: dict | None) -> list[str]:
+    if not d:
+        return []
+    return [f"| input DMA | {d['needed_bytes_per_s'] / 1e9:,.2f} of {d['dma_bytes_per_s'] / 1e9:,.2f} GB/s "
+            f"({d['bytes_per_frame']:,} B per frame, {d['cycles_per_frame']:,} cycles at "
+            f"{d['dma_bits_per_cycle']} bit){': it bounds the frame rate' if d['limits'] else ''} |"]
 
 
 def _rtlsim_markdown(r: dict) -> list[str]:
