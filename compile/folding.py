@@ -185,6 +185,9 @@ def validate_folding(model) -> list[str]:
             need("PE", inst.get_nodeattr(PE_CHANNEL_OPS[b]))
         elif b.startswith("Elementwise") and _has_attr(inst, "PE"):
             need("PE", int(inst.get_normal_output_shape()[-1]))
+        elif b == "StreamingConcat":
+            for ch in inst.get_nodeattr("ChannelsPerStream"):
+                need("SIMD", int(ch))
     return problems
 
 
@@ -263,6 +266,9 @@ def _raw_options(model, node) -> tuple[list, list[dict]]:
     if b.startswith("Elementwise") and _has_attr(inst, "PE"):
         ch = int(inst.get_normal_output_shape()[-1])
         return [node], [{n: {"PE": p}} for p in divisors(ch)]
+    if b == "StreamingConcat":  # SIMD must divide every input's channel count
+        g = math.gcd(*(int(c) for c in inst.get_nodeattr("ChannelsPerStream")))
+        return [node], [{n: {"SIMD": s}} for s in divisors(g)]
     if b == "Shuffle" and _has_attr(inst, "SIMD"):  # as FINN's SetFolding: SIMD up to the last dim
         return [node], [{n: {"SIMD": s}} for s in divisors(int(inst.get_normal_input_shape()[-1]))]
     return [node], []

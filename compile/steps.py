@@ -266,7 +266,7 @@ def step_streamline(model, cfg: BuildConfig):
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.streamline import Streamline
 
-    from .channel_params import absorb_nhwc_channel_params
+    from .branches import streamline_branches
 
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
@@ -302,7 +302,7 @@ def step_streamline(model, cfg: BuildConfig):
             if not _needs_more_streamlining(model):
                 break
     model = _rescale_residual_adds(model)
-    model = absorb_nhwc_channel_params(model)  # scales/biases moved past a Concat (compile/channel_params.py)
+    model = streamline_branches(model)  # forks into a Concat (compile/branches.py)
     model = model.transform(InferDataLayouts())
     # a 1x1 (global-pool) NHWC->NCHW transpose before a Flatten moves no data: drop it, so that a
     # Thresholding (e.g. a classifier's own input quantizer) may follow the Flatten; otherwise
