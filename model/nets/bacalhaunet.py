@@ -8,10 +8,12 @@ The residual sum of two differently-scaled quantized tensors is a float tensor, 
 conv sees a 32-bit input in the challenge's cost: about half of the published bit ops come from that.
 `requant_residual=True` puts a QuantIdentity after each add, which removes that cost.
 
-Neither maps onto an integer FINN dataflow as published: the two operands of each add come from two
-QuantReLUs with independently learned scales s_x, s_y, so the sum s_y*a + s_x*b (a, b 6-bit codes) lies on
-no common integer grid short of float32's own (about 31-bit integers for the next layer), and the
-requantizer of `requant_residual` thresholds that same float sum. `share_residual_quant=True` quantizes
+As published, the two operands of each add come from two QuantReLUs with independently learned scales
+s_x, s_y, so the sum s_y*a + s_x*b (a, b 6-bit codes) lies on no small common integer grid. compile/
+makes it exact in integers all the same (compile/residual_rescale.py: P1*a + P2*b with the smallest
+multipliers that count every threshold of the next layer as the float sum does), but the multipliers
+are wide (14-15 bits on the untrained full-size net: 21-22-bit sums into the next depthwise conv, 30-31-bit
+accumulators), which costs DSPs and two elementwise multipliers per add. `share_residual_quant=True` quantizes
 both operands of each add with one QuantReLU (the block's output activation is the very module that
 quantized its input, as Brevitas' ResNet examples do with a shared quantizer): the sum is s*(a + b), a
 7-bit integer times one scale, which FINN streams as an integer add. Layers, bit widths and the
