@@ -23,17 +23,20 @@ def _uniform(rng: np.random.Generator, bounds: tuple[float, float], n: int) -> n
     return rng.uniform(bounds[0], bounds[1], n)
 
 
-def _clock(rng: np.random.Generator, n: int, n_samples: int, span: int, cfg: SynthConfig) -> SymbolClock:
+def _clock(rng: np.random.Generator, n: int, n_samples: int, span: int, cfg: SynthConfig,
+           samples_per_symbol: float | None = None) -> SymbolClock:
     """Per-frame symbol period (nominal sps with a symbol-rate offset) and timing phase within one symbol."""
     delta = rng.uniform(-cfg.symbol_rate_offset_max, cfg.symbol_rate_offset_max, n)
-    sps = cfg.samples_per_symbol / (1.0 + delta)
+    sps = (samples_per_symbol or cfg.samples_per_symbol) / (1.0 + delta)
     timing = rng.uniform(0.0, 1.0, n) * sps
     return SymbolClock.make(sps, timing, n_samples, span)
 
 
 def linear(name: str, rng: np.random.Generator, n: int, n_samples: int, cfg: SynthConfig) -> np.ndarray:
-    """Constellation symbols shaped by (root-)raised-cosine pulses (ASK, PSK, APSK, QAM)."""
-    clock = _clock(rng, n, n_samples, cfg.rrc_span_symbols, cfg)
+    """Constellation symbols shaped by (root-)raised-cosine pulses (ASK, PSK, APSK, QAM); QAM and APSK at
+    cfg.qam_apsk_samples_per_symbol where that is set."""
+    family_sps = cfg.qam_apsk_samples_per_symbol if name.endswith(("QAM", "APSK")) else None
+    clock = _clock(rng, n, n_samples, cfg.rrc_span_symbols, cfg, family_sps)
     alphabet = constellation(name)
     symbols = alphabet[rng.integers(0, alphabet.size, (n, clock.n_symbols))]
     rolloff = _uniform(rng, cfg.rolloff_range, n)
