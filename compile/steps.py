@@ -292,6 +292,7 @@ def step_streamline(model, cfg: BuildConfig):
             model = _settle_transposes(model)
             if not _needs_more_streamlining(model):
                 break
+    model = _rescale_residual_adds(model)  # before StreamlinePlus, which they would otherwise call for
     if _needs_more_streamlining(model):
         # finn-plus's exhaustive residual streamliner (slow: tens of seconds on a full-size net)
         from finn.transformation.streamline.streamline_plus import StreamlinePlus
@@ -485,6 +486,19 @@ def _join_scale_hints(model) -> list[str]:
     return hints
 
 
+def _unquantized_input_hints(model) -> list[str]:
+    """Why a layer stayed float: the model quantizes no activation before it (AaronNet32++'s depthwise
+    convolutions read BatchNorm outputs directly), and FINN's HW layers take integers only."""
+    bad = [n for n in model.graph.node if n.op_type in ("Im2Col", "MatMul")
+           and model.get_initializer(n.input[0]) is None
+           and not model.get_tensor_datatype(n.input[0]).is_integer()]
+    if not bad:
+        return []
+    return [f"{len(bad)} layer(s) read float activations, first {bad[0].name} ({bad[0].op_type}, input "
+            f"{bad[0].input[0]}): the model has no activation quantizer before them and FINN's layers need "
+            "integers; quantize those activations in the model (e.g. a QuantIdentity) and export again"]
+
+
 def step_create_dataflow_partition(model, cfg: BuildConfig):
     """FINN's step_create_dataflow_partition: the HW layers go into one StreamingDataflowPartition
     (the accelerator, the artefact of this and later steps); the rest stays in the parent graph
@@ -501,7 +515,7 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
     if ok is False:
-        hints = _join_scale_hints(model)
+        hints = _join_scale_hints(model) + _unquantized_input_hints(model)
         raise StepError("create_dataflow_partition",
                         f"layer(s) not mapped to HW between HW layers, starting with {first_bad.name} "
                         f"({first_bad.op_type}); all unmapped: "
