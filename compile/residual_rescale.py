@@ -121,6 +121,12 @@ def _scaled_operand(model, tensor: str) -> Operand | None:
     return None
 
 
+def _is_integer_const(model, mul_name: str) -> bool:
+    mul = next(n for n in model.graph.node if n.name == mul_name)
+    return any(model.get_initializer(t) is not None and model.get_tensor_datatype(t).is_integer()
+               for t in mul.input)
+
+
 def two_scale_adds(model) -> list[tuple]:
     """(Add node, Operand, Operand) for each add of two integer tensors times two different scalars."""
     found = []
@@ -129,6 +135,8 @@ def two_scale_adds(model) -> list[tuple]:
             continue
         ops = [_scaled_operand(model, t) for t in n.input]
         if None in ops or np.isclose(ops[0].scale, ops[1].scale, rtol=1e-6, atol=0):
+            continue
+        if all(_is_integer_const(model, op.mul) for op in ops):  # rescaled already (P1, P2)
             continue
         found.append((n, ops[0], ops[1]))
     return found
