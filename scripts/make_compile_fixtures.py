@@ -17,7 +17,7 @@ Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames 
               signed 8-bit input quantizer follows the (non-negative) pool.
               tiny_bacalhau: share_residual_quant (the residual operands share one QuantReLU);
               tiny_bacalhau_rq: + requant_residual (a signed 6-bit QuantIdentity after the add);
-              tiny_bacalhau_unshared: as published, the operands on two learned scales (no FINN mapping).
+              tiny_bacalhau_unshared: as published, the operands on two learned scales (rescaled to integers).
 - tiny_concat: parallel stem convolutions concatenated (Concat) and a GlobalMaxPool, as AaronNet32++ has.
 - tiny_polyphase: model.nets.ours.Ours in miniature (kernels 9/5, channels 4/8) taking 4 I/Q samples per
               step (polyphase=4): the graph starts with the polyphase view (transpose, reshape,
