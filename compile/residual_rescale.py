@@ -157,6 +157,18 @@ def _thresholds(model, mt, channels: int) -> np.ndarray:
     return np.broadcast_to(thr, (channels, thr.shape[-1])) if thr.shape[0] == 1 else thr
 
 
+def _pads_non_zero(model, node) -> bool:
+    """A pad value other than 0 is not 0 on both sides of the rescale (0 is: 0 * P = 0)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    if node.op_type == "Im2Col":
+        return getCustomOp(node).get_nodeattr("pad_value") != 0
+    if node.op_type == "Pad" and len(node.input) > 2 and node.input[2]:
+        v = model.get_initializer(node.input[2])
+        return v is None or bool(np.any(np.asarray(v) != 0))
+    return False
+
+
 def _constraints(model, add, a: Operand, b: Operand) -> list[Constraint]:
     """Follow the sum to the MultiThresholds it meets; Refused names what else it meets."""
     out = []
@@ -168,10 +180,10 @@ def _constraints(model, add, a: Operand, b: Operand) -> list[Constraint]:
             raise Refused(f"its sum {tensor} is a graph output, not quantized")
         for c in consumers:
             if c.op_type in PASS_THROUGH:
-                if c.op_type == "Pad" and any(model.get_initializer(t) is not None and
-                                              np.any(np.asarray(model.get_initializer(t)) != 0)
-                                              for t in c.input[2:3]):
+                if _pads_non_zero(model, c):
                     raise Refused(f"{c.name} pads with a non-zero value")
+                if weights is not None and c.op_type in ("Transpose", "Reshape", "Flatten"):
+                    raise Refused(f"{c.name} ({c.op_type}) moves the channels between a MatMul and its quantizer")
                 stack.append((c.output[0], weights))
             elif c.op_type == "MatMul" and weights is None and c.input[0] == tensor:
                 w = model.get_initializer(c.input[1])
