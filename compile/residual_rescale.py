@@ -171,6 +171,11 @@ def _pads_non_zero(model, node) -> bool:
 
 def _constraints(model, add, a: Operand, b: Operand) -> list[Constraint]:
     """Follow the sum to the MultiThresholds it meets; Refused names what else it meets."""
+    for op in (a, b):  # the Mul's constant becomes an integer: nothing else may read its product
+        mul = next(n for n in model.graph.node if n.name == op.mul)
+        if len(model.find_consumers(mul.output[0]) or []) != 1 or \
+                mul.output[0] in {o.name for o in model.graph.output}:
+            raise Refused(f"its operand {mul.output[0]} ({op.mul}) feeds other nodes too")
     out = []
     stack = [(t, None) for t in [add.output[0]]]
     while stack:
@@ -332,8 +337,10 @@ def _rewrite(model, add, a: Operand, b: Operand, p1: int, p2: int, cons, thr) ->
 
     for op, p in ((a, p1), (b, p2)):
         mul = next(n for n in model.graph.node if n.name == op.mul)
-        cname = next(t for t in mul.input if model.get_initializer(t) is not None)
-        model.set_initializer(cname, np.asarray(p, dtype=np.float32).reshape(model.get_initializer(cname).shape))
+        i = next(i for i, t in enumerate(mul.input) if model.get_initializer(t) is not None)
+        cname = f"{mul.name}_multiplier"  # a new initializer: the old one may be shared
+        model.set_initializer(cname, np.asarray(p, dtype=np.float32).reshape(model.get_initializer(mul.input[i]).shape))
+        mul.input[i] = cname
         model.set_tensor_datatype(cname, _smallest(p, p))
         model.set_tensor_datatype(mul.output[0], _smallest(p * op.lo, p * op.hi))
     lo, hi = p1 * a.lo + p2 * b.lo, p1 * a.hi + p2 * b.hi
@@ -341,6 +348,7 @@ def _rewrite(model, add, a: Operand, b: Operand, p1: int, p2: int, cons, thr) ->
     by_name = {n.name: n for n in model.graph.node}
     for con, t in zip(cons, thr):
         mt = by_name[con.node]
+        mt.input[1] = f"{mt.name}_integer_thresholds"  # a new initializer: the old one may be shared
         model.set_initializer(mt.input[1], t.astype(np.float32))
         model.set_tensor_datatype(mt.input[1], _smallest(int(t.min()), int(t.max())))
     # the data movement and MatMuls between carry integers now

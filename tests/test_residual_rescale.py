@@ -7,7 +7,7 @@ from onnx import TensorProto, helper
 S1, S2 = 0.0539, 0.046173  # two learned-looking scales (ratio 1.16735...: no small fraction)
 
 
-def _graph(bits: int, n_thr: int, weights=None, seed=0, extra_output=False):
+def _graph(bits: int, n_thr: int, weights=None, seed=0, extra_output=None):
     """a, b: all pairs of `bits`-bit codes (rows); Mul(a, S1) + Mul(b, S2) [-> MatMul(weights)] ->
     MultiThreshold with random float thresholds over the sum's range."""
     from qonnx.core.datatype import DataType
@@ -29,8 +29,8 @@ def _graph(bits: int, n_thr: int, weights=None, seed=0, extra_output=False):
     nodes.append(helper.make_node("MultiThreshold", [q_in, "thr"], ["out"], domain="qonnx.custom_op.general",
                                   out_dtype="UINT8", data_layout="NC", name="Quant"))
     outs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, [rows, 1])]
-    if extra_output:
-        outs.append(helper.make_tensor_value_info("sum", TensorProto.FLOAT, [rows, taps]))
+    if extra_output:  # a tensor on the way also leaves the graph
+        outs.append(helper.make_tensor_value_info(extra_output, TensorProto.FLOAT, [rows, taps]))
     g = helper.make_graph(nodes, "join",
                           [helper.make_tensor_value_info("a", TensorProto.FLOAT, [rows, taps]),
                            helper.make_tensor_value_info("b", TensorProto.FLOAT, [rows, taps])], outs)
@@ -130,10 +130,14 @@ def test_an_add_that_cannot_be_made_exact_is_named_with_its_reason():
     from compile.steps import _join_scale_hints
 
     # the float sum itself leaves the graph: no quantizer to count for
-    model, _ = _graph(bits=6, n_thr=7, extra_output=True)
+    model, _ = _graph(bits=6, n_thr=7, extra_output="sum")
     model, (o,) = rescale_residual_adds(model)
     assert not o.done and "graph output" in o.reason
-    assert model.get_initializer("s1") == np.float32(S1)  # left as it was
+    assert model.get_initializer(model.graph.node[0].input[1]) == np.float32(S1)  # left as it was
+    # an operand's scaled value is read elsewhere too: its scale cannot become an integer
+    model, _ = _graph(bits=6, n_thr=7, extra_output="sa")
+    model, (o,) = rescale_residual_adds(model)
+    assert not o.done and "sa (MulA) feeds other nodes too" in o.reason
     # multipliers capped below what exactness needs
     model, _ = _graph(bits=6, n_thr=63)
     model, (o,) = rescale_residual_adds(model, RescaleConfig(max_multiplier_bits=3))
