@@ -266,17 +266,37 @@ def record_path(spec: SweepSpec, label: str) -> Path:
     return Path(spec.records) / f"{label}.json"
 
 
+def same_generator(recorded: dict | None, recipe) -> bool:
+    """Would this recipe's data come from the generator a record's did? The data file's own settings where
+    it exists, else today's default generator (a fresh checkout writes the file with it)."""
+    from model.data import synthetic_generator
+    from model.synth.config import DEFAULT_CONFIG, SynthConfig
+
+    path = Path(recipe.data.path)
+    if path.is_file():
+        now = synthetic_generator(path)
+    else:
+        now = asdict(DEFAULT_CONFIG) if recipe.data.synthetic_frames_per_block else None
+    if recorded is None or now is None:
+        return recorded is None and now is None
+    return SynthConfig.from_dict(recorded) == SynthConfig.from_dict(now)
+
+
 def read_record(spec: SweepSpec, label: str, recipe) -> dict | None:
-    """The committed record of this trial and seed, if one was measured with exactly this recipe and protocol."""
+    """The committed record of this trial and seed, if one was measured with exactly this recipe and
+    protocol, on data from the same generator."""
     path = record_path(spec, label)
     if not path.is_file():
         return None
     rec = json.loads(path.read_text())
     if rec.get("recipe_sha256") != recipe_sha256(recipe) or rec.get("protocol") != asdict(spec.protocol):
-        print(f"[sweep] {path} was measured with another recipe or protocol; trial {label} runs again",
-              file=sys.stderr)
-        return None
-    return rec
+        why = "another recipe or protocol"
+    elif not same_generator(rec["data"].get("synthetic_generator"), recipe):
+        why = f"data from another synthetic generator than {recipe.data.path}'s"
+    else:
+        return rec
+    print(f"[sweep] {path} was measured with {why}; trial {label} runs again", file=sys.stderr)
+    return None
 
 
 def write_record(spec: SweepSpec, params: dict, label: str, recipe, row: dict, ladder: dict) -> Path:

@@ -167,3 +167,19 @@ def test_score_ratio_at_equal_accuracy_interpolates_the_other_front():
     assert ratios[1]["ratio"] == pytest.approx(0.002 / (0.01 * 4 ** 0.25))
     assert all(q["ratio"] is None for q in score_ratios(rows, "b", "a") if q["accuracy"] > 0.30)
     assert "`a` against `b` at equal accuracy" in format_fronts_table(rows)
+
+
+def test_a_record_from_another_synthetic_generator_is_not_reused(tmp_path):
+    from dataclasses import asdict
+
+    from model.config import Recipe
+    from model.sweep import same_generator
+    from model.synth.config import DEFAULT_CONFIG
+
+    recipe = Recipe()
+    recipe.data.path = str(tmp_path / "not-yet-written.h5")  # a fresh checkout: today's generator will write it
+    today = json.loads(json.dumps(asdict(DEFAULT_CONFIG)))
+    assert same_generator(today, recipe)
+    field = next(k for k, v in today.items() if isinstance(v, float))
+    assert not same_generator({**today, field: today[field] + 1.0}, recipe)
+    assert not same_generator(None, recipe)  # a record on real data is no point of a synthetic run
