@@ -450,39 +450,19 @@ def _host_ops(parent) -> dict:
     return {"pre": pre, "post": post}
 
 
-def _scaled_operand(model, tensor: str):
-    """(integer datatype, scalar scale) if `tensor` is Mul(integer tensor, scalar constant), else None."""
-    prod = model.find_producer(tensor)
-    if prod is None or prod.op_type != "Mul":
-        return None
-    for a, b in ((0, 1), (1, 0)):
-        c = model.get_initializer(prod.input[b])
-        dt = model.get_tensor_datatype(prod.input[a])
-        if c is not None and np.asarray(c).size == 1 and model.get_initializer(prod.input[a]) is None \
-                and dt is not None and dt.is_integer():
-            return dt.name, float(np.asarray(c).reshape(-1)[0])
-    return None
-
-
 def _join_scale_hints(model) -> list[str]:
     """Why a residual Add stayed float: its operands are integers on two different scales, and the
     streamline step could not make it exact in integers (the reason it recorded), so the model must
-    quantize both operands with one quantizer."""
-    from .residual_rescale import recorded
+    quantize both operands with one quantizer. Adds it rescaled are not listed."""
+    from .residual_rescale import recorded, two_scale_adds
 
     reasons = {o.add: o.reason for o in recorded(model) if not o.done}
     hints = []
-    for n in model.graph.node:
-        if n.op_type != "Add" or len(n.input) != 2 or any(model.get_initializer(t) is not None for t in n.input):
-            continue
-        ops = [_scaled_operand(model, t) for t in n.input]
-        if None in ops or np.isclose(ops[0][1], ops[1][1], rtol=1e-6, atol=0):
-            continue
-        (d1, s1), (d2, s2) = ops
-        hints.append(f"{n.name} adds {d1} x {s1:.6g} and {d2} x {s2:.6g}: integer operands on different "
-                     "scales (ratio {:.6g}) not made exact in integers ({}), so the sum stays float; quantize "
-                     "both operands of the add with one shared quantizer".format(
-                         s2 / s1, reasons.get(n.name, "not tried")))
+    for n, a, b in two_scale_adds(model):
+        hints.append(f"{n.name} adds {a.dtype} x {a.scale:.6g} and {b.dtype} x {b.scale:.6g}: integer operands on "
+                     "different scales (ratio {:.6g}) not made exact in integers ({}), so the sum stays float; "
+                     "quantize both operands of the add with one shared quantizer".format(
+                         b.scale / a.scale, reasons.get(n.name, "not tried")))
     return hints
 
 

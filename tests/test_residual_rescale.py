@@ -84,6 +84,9 @@ def test_two_6bit_operands_into_a_quantizer_count_as_the_float_sum_on_every_pair
     assert abs(p2 / p1 - S2 / S1) < 1e-2 and max(p1, p2) < 2 ** 12  # a small grid, not float32's own
     assert o.pairs_checked == 4096 and o.thresholds_checked == 63
     assert rescale_residual_adds(model)[1] == []  # a rescaled add is not taken for a two-scale one again
+    from compile.steps import _join_scale_hints
+
+    assert _join_scale_hints(model) == []  # nor named by the partition's error
     hw = _streamed(model)
     ops = sorted(n.op_type for n in hw.graph.node)
     assert ops == ["ElementwiseAdd", "ElementwiseMul", "ElementwiseMul", "Thresholding"]
