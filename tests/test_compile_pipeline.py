@@ -61,14 +61,16 @@ def test_tiny_dsres_keeps_the_residual_in_hardware(tiny_dsres_build):
 def test_tiny_bacalhau_accelerator_layers(which, request):
     """BacalhauNet's shape in miniature: the shared-scale residual add streams as an integer add (its
     7-bit sum into the next depthwise conv, or into the signed requantizer), and the classifier's own
-    signed 8-bit input quantizer after the global max pool is a Thresholding layer in the accelerator
-    (no Flatten or 1x1 Shuffle left in front of it)."""
+    signed 8-bit input quantizer after the global max pool (our one-pass StreamingGlobalMaxPool, no
+    sliding window and Pool) is a Thresholding layer in the accelerator (no Flatten or 1x1 Shuffle left
+    in front of it)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = request.getfixturevalue(which)
     m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
     ops = [n.op_type.rsplit("_", 1)[0] for n in m.graph.node]
-    assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "Pool", "Thresholding", "MVAU"} <= set(ops)
+    assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "StreamingGlobalMaxPool", "Thresholding", "MVAU"} <= set(ops)
+    assert "Pool" not in ops
     assert "Shuffle" not in ops and all(n.domain.startswith("finn.custom_op.fpgadataflow.") for n in m.graph.node)
     add = next(n for n in m.graph.node if n.op_type.startswith("ElementwiseAdd"))
     assert [m.get_tensor_datatype(t).name for t in add.input] == ["UINT6", "UINT6"]
@@ -79,7 +81,7 @@ def test_tiny_bacalhau_accelerator_layers(which, request):
         assert m.get_tensor_datatype(after_add.output[0]).name == "INT6"
     else:  # the sum, unquantized, is the next depthwise conv's input
         assert after_add.op_type.startswith("FMPadding")
-    pool = next(n for n in m.graph.node if n.op_type.startswith("Pool"))
+    pool = next(n for n in m.graph.node if n.op_type.startswith("StreamingGlobalMaxPool"))
     fc_quant = m.find_consumer(pool.output[0])
     assert fc_quant.op_type.startswith("Thresholding")
     assert m.get_tensor_datatype(fc_quant.output[0]).name == "INT8"
