@@ -18,10 +18,26 @@ from pathlib import Path
 
 
 def data_signature(data: dict) -> str:
-    """Short, stable name of the data a record's accuracies came from."""
+    """Short, stable name of the data a record's accuracies came from: kind, frames per block, and for a
+    synthetic file its generator (a named calibration round where it is one, else a digest of its settings)."""
     gen = data.get("synthetic_generator")
-    digest = hashlib.sha256(json.dumps(gen, sort_keys=True).encode()).hexdigest()[:6] if gen else "none"
-    return f"{data.get('kind')}, {data.get('frames_per_block')} per block, generator {digest}"
+    where = f"{data.get('kind')}, {data.get('frames_per_block')} per block"
+    return f"{where}, {generator_name(gen)}" if gen else where
+
+
+def generator_name(settings: dict) -> str:
+    from model.synth import config
+
+    try:
+        made_with = config.SynthConfig.from_dict(settings)
+    except (ValueError, TypeError):  # settings of a generator this checkout does not know
+        made_with = None
+    named = {"the default generator": config.DEFAULT_CONFIG, "round-3 generator": getattr(config, "ROUND3_CONFIG", None),
+             "round-2 generator": getattr(config, "ROUND2_CONFIG", None)}
+    for name, cfg in named.items():
+        if cfg is not None and made_with is not None and made_with == cfg:
+            return name
+    return "generator " + hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def _spread(values: list[float]) -> dict:
@@ -88,8 +104,8 @@ def score_ratios(rows: list[dict], mine: str, other: str) -> list[dict]:
 
 
 def _pm(spread: dict, digits: int) -> str:
-    sd = "-" if spread["sd"] is None else f"{spread['sd']:.{digits}f}"
-    return f"{spread['mean']:.{digits}f} ± {sd}"
+    mean = f"{spread['mean']:.{digits}f}"
+    return mean if spread["sd"] is None else f"{mean} ± {spread['sd']:.{digits}f}"
 
 
 def format_fronts_table(rows: list[dict]) -> str:
@@ -106,7 +122,7 @@ def format_fronts_table(rows: list[dict]) -> str:
     protocols = sorted({r["protocol"] for r in rows})
     lines.append("")
     lines.append(f"Test accuracy on {'; '.join(data)} data; protocol {', '.join(protocols) or '(none)'}; "
-                 "sd is the sample standard deviation over the seeds listed (- for one seed).")
+                 "sd is the sample standard deviation over the seeds listed (none for one seed).")
     recipes = sorted({r["recipe"] for r in rows})
     if len(recipes) == 2:
         for mine, other in (recipes, recipes[::-1]):
