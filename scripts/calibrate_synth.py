@@ -51,13 +51,19 @@ R3_STEPS = {
 }
 
 
-# Calibration round 4 (docs/synthetic-data.md): single changes to round 3, each motivated by the critics'
-# confusions or by the real 16QAM frame, each measured with the critics (scripts/critic_synth.py).
-R4_CHANGES = {
+# Calibration round 4 (docs/synthetic-data.md): changes to round 3, each motivated by the critics' confusions,
+# by the real 16QAM frame or by DeepSig's public generator, each measured with the critics
+# (scripts/critic_synth.py). The kept ones, cumulative (the last is the default):
+R4_STEPS = {
+    # QAM and APSK at 9 samples per symbol: the real 16QAM frame's autocorrelation and bandwidths
+    "r4-qam-apsk-sps9": dict(qam_apsk_samples_per_symbol=9.0),
+    # the SNR label sets the noise's standard deviation over the full band (DeepSig's public 2016 generator)
+    "r4-snr-amplitude": dict(snr_rule="amplitude", snr_bandwidth=1.0),
+}
+# Tried alone on round 3 and not kept:
+R4_TRIED = {
     # the real frame's autocorrelation and bandwidths match ~9 samples per symbol at roll-off 0.35, not 8
     "r4-sps9": dict(samples_per_symbol=9.0),
-    # the same for the QAM and APSK classes only (the real frame is 16QAM); kept: the default
-    "r4-qam-apsk-sps9": dict(qam_apsk_samples_per_symbol=9.0),
     # AM's message as speech-band audio (~1-4 kHz at ~200 kS/s), as DeepSig's public generator took voice audio
     "r4-speech-band": dict(message_bandwidth_range=(0.005, 0.02)),
     # SNR over the whole sampled band (noise variance = signal power / SNR), GNU Radio's channel-model noise
@@ -69,11 +75,11 @@ R4_CHANGES = {
 }
 
 
-def _round3_steps() -> dict:
+def _cumulative(base, steps: dict) -> dict:
     out, changes = {}, {}
-    for name, change in R3_STEPS.items():
+    for name, change in steps.items():
         changes.update(change)
-        out[name] = dataclasses.replace(ROUND2_CONFIG, **changes)
+        out[name] = dataclasses.replace(base, **changes)
     return out
 
 
@@ -82,8 +88,9 @@ VARIANTS = {
     "round3": ROUND3_CONFIG,
     "round2": ROUND2_CONFIG,
     "round1": ROUND1_CONFIG,
-    **_round3_steps(),  # the last step is round 3
-    **{name: dataclasses.replace(ROUND3_CONFIG, **change) for name, change in R4_CHANGES.items()},
+    **_cumulative(ROUND2_CONFIG, R3_STEPS),  # the last step is round 3
+    **_cumulative(ROUND3_CONFIG, R4_STEPS),  # the last step is round 4, the default
+    **{name: dataclasses.replace(ROUND3_CONFIG, **change) for name, change in R4_TRIED.items()},
     # channel changes tried against a PSK/APSK/QAM-order confusion (on the default's signal model)
     # round 2's carrier offset with round 1's heavy fading (Rician K 0-20 dB)
     "k0-20": dataclasses.replace(DEFAULT_CONFIG, rician_k_db_range=(0.0, 20.0)),

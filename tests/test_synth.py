@@ -190,12 +190,14 @@ def _out_of_band_share(x: np.ndarray, edge: float = 0.3) -> float:
 
 
 @pytest.mark.parametrize("snr", [-20, 0, 30])
-@pytest.mark.parametrize("bandwidth", [DEFAULT_CONFIG.snr_bandwidth, 1.0])
-def test_snr_is_signal_over_white_noise_in_the_configured_bandwidth(snr, bandwidth):
+@pytest.mark.parametrize("rule, bandwidth", [("power", 0.5), ("power", 1.0), ("amplitude", 1.0)])
+def test_snr_is_signal_over_white_noise_in_the_configured_bandwidth(snr, rule, bandwidth):
     """Noise is white and SNR = signal power / noise power in `snr_bandwidth` of the band, so the noise-only
-    band |f| > 0.3 holds 0.4 * N / (S + N) of the power, with N = S / (SNR * snr_bandwidth)."""
-    config = dataclasses.replace(DEFAULT_CONFIG, snr_bandwidth=bandwidth)
-    noise_share = 1 / (1 + 10 ** (snr / 10) * bandwidth)
+    band |f| > 0.3 holds 0.4 * N / (S + N) of the power, with N = S / (SNR * snr_bandwidth); under the
+    "amplitude" rule (DeepSig's public generator, the default) the label is half the true SNR in dB."""
+    config = dataclasses.replace(DEFAULT_CONFIG, snr_rule=rule, snr_bandwidth=bandwidth)
+    true_snr_db = snr * (2 if rule == "amplitude" else 1)
+    noise_share = 1 / (1 + 10 ** (true_snr_db / 10) * bandwidth)
     for c in ("QPSK", "256QAM", "AM-DSB-SC", "FM", "GMSK"):
         share = _out_of_band_share(generate_frames(c, snr, 32, rng(7), config))
         assert share == pytest.approx(0.4 * noise_share, abs=0.01 + 0.05 * noise_share), (c, snr)
@@ -291,11 +293,14 @@ def test_config_rejects_nonsense_and_round_trips():
         SynthConfig(multipath_delays=(1, 2))
     with pytest.raises(ValueError, match="snr_bandwidth"):
         SynthConfig(snr_bandwidth=0)
+    with pytest.raises(ValueError, match="snr_rule"):
+        SynthConfig(snr_rule="voltage")
     with pytest.raises(ValueError, match="qam_apsk_samples_per_symbol"):
         SynthConfig(qam_apsk_samples_per_symbol=1.0)
     assert SynthConfig.from_json(DEFAULT_CONFIG.to_json()) == DEFAULT_CONFIG
-    # a file written before round 4 has no qam_apsk_samples_per_symbol: it was made with one rate for all classes
-    older = {k: v for k, v in dataclasses.asdict(ROUND3_CONFIG).items() if k != "qam_apsk_samples_per_symbol"}
+    # a file written before round 4 lacks its fields: one symbol rate for all classes, noise power from the label
+    older = {k: v for k, v in dataclasses.asdict(ROUND3_CONFIG).items()
+             if k not in ("qam_apsk_samples_per_symbol", "snr_rule")}
     assert SynthConfig.from_dict(older) == ROUND3_CONFIG
 
 

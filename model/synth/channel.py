@@ -54,10 +54,17 @@ def carrier_offset(rng: np.random.Generator, x: np.ndarray, cfg: SynthConfig) ->
     return x * np.exp(1j * phase)
 
 
+SNR_DB_PER_LABEL_DB = {"power": 1.0, "amplitude": 2.0}
+"""True SNR in dB per dB of the label under each SynthConfig.snr_rule: "amplitude" takes the label for the
+noise's standard deviation (DeepSig's 2016 generator: noise_amp = 10**(-snr/10.0)), so its power falls twice as fast."""
+
+
 def awgn(rng: np.random.Generator, x: np.ndarray, snr_db: float, cfg: SynthConfig) -> np.ndarray:
-    """Add complex white noise so that frame power / noise power in `cfg.snr_bandwidth` of the band = SNR."""
+    """Add complex white noise so that frame power / noise power in `cfg.snr_bandwidth` of the band is the SNR
+    that the label means under `cfg.snr_rule`."""
     power = np.mean(np.abs(x) ** 2, axis=1, keepdims=True)
-    noise_var = power / (10.0 ** (snr_db / 10.0) * cfg.snr_bandwidth)
+    true_snr_db = snr_db * SNR_DB_PER_LABEL_DB[cfg.snr_rule]
+    noise_var = power / (10.0 ** (true_snr_db / 10.0) * cfg.snr_bandwidth)
     return x + _complex_normal(rng, x.shape) * np.sqrt(noise_var)
 
 
