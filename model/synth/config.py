@@ -25,14 +25,17 @@ mean (ASK and OOK are recognised only with the power that rule gives them), carr
 carrier is what the critics call AM-SSB-WC), narrow-band FM (round 2's FM was taken for GMSK) and GNU Radio's
 roll-off 0.35. Round 2 is ROUND2_CONFIG below and scripts/calibrate_synth.py's `round2` variant.
 
-Round 4 (the default) draws QAM and APSK at 9 samples per symbol and every other class at 8
-(qam_apsk_samples_per_symbol): the one real frame, 16QAM, has the autocorrelation and bandwidths of 9 at roll-off
-0.35, and the critics read QAM/APSK better at 9 but PSK/ASK/GMSK worse. Critics from +10 dB (synthetic, seed 0,
-8 frames per class and SNR; `python scripts/critic_synth.py --variant round3 default --per-block 8`): baseline
-0.557 -> 0.613, Imperial 0.598 -> 0.605, AaronNet 0.561 -> 0.568 (real file: baseline 0.92); -20 dB 0.07. Every
-other change tried (all classes at 9-10 sps, full-band SNR, speech-band AM, QAM/APSK scaling, DVB-S2X 64APSK
-rings, OQPSK pulses, roll-off, Rician K) was not kept; docs/synthetic-data.md lists them with their figures.
-Round 3 is ROUND3_CONFIG and the `round3` variant.
+Round 4 (the default) made two changes. QAM and APSK are drawn at 9 samples per symbol and every other class
+at 8 (qam_apsk_samples_per_symbol): the one real frame, 16QAM, has the autocorrelation and bandwidths of 9 at
+roll-off 0.35, and the critics read QAM/APSK better at 9 but PSK/ASK/GMSK worse. And the SNR label sets the
+noise's standard deviation over the full band (snr_rule "amplitude", snr_bandwidth 1.0), as DeepSig's public
+2016 generator does: the true SNR in dB is twice the label, and the critics' curve becomes flat from +10 dB like
+the real one. Critics from +10 dB (synthetic, seed 0, 8 frames per class and SNR; `python
+scripts/critic_synth.py --variant round3 default --per-block 8`): baseline 0.557 -> 0.637, Imperial 0.598 ->
+0.667, AaronNet 0.561 -> 0.589 (real file: baseline 0.92); -20 dB 0.05/0.03/0.05. Every other change tried (all
+classes at 9-10 sps, full-band SNR alone, speech-band AM, QAM/APSK scaling, DVB-S2X 64APSK rings, OQPSK pulses,
+roll-off, Rician K) was not kept; docs/synthetic-data.md lists them with their figures. Round 3 is
+ROUND3_CONFIG and the `round3` variant.
 """
 
 from __future__ import annotations
