@@ -337,7 +337,6 @@ def step_convert_to_hw(model, cfg: BuildConfig):
         duplicate_streams,
         elementwise_binary_operation as ew,
         fm_padding,
-        global_acc_pool,
         label_select,
         pool,
         pool_from_reduce,
@@ -353,13 +352,14 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
-    from .global_pool import InferStreamingGlobalMaxPool
+    from .global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
 
     def when(ops, tr):
         nonlocal model
         if any(model.get_nodes_by_op_type(o) for o in ops):
             model = model.transform(tr)
 
+    model = infer_global_acc_pool(model)  # GlobalAveragePool: FINN's GlobalAccPool, its 1/N moved on
     if cfg.standalone_thresholds:
         when(["MultiThreshold", "Quant"], requant.InferRequantLayer(bitwidth_threshold=9))
         when(["MultiThreshold"], thresholding.InferThresholdingLayer())
@@ -379,7 +379,6 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     when(["Split"], split.InferSplitLayer())
     when(["Mul", "Add", "Sub"], ew.InferElementwiseBinaryOperation(_not_float))
     when(["Upsample"], upsample.InferUpsample())
-    when(["GlobalAveragePool"], global_acc_pool.InferGlobalAccPoolLayer())
     model = model.transform(duplicate_streams.InferDuplicateStreamsLayer())
     model = model.transform(absorb.AbsorbConsecutiveTransposes())
     model = model.transform(RemoveCNVtoFCFlatten())

@@ -1,6 +1,7 @@
-"""1-D graphs with Concat and GlobalMaxPool (AaronNet32++'s ops, which qonnx's Change3DTo4DTensors
+"""1-D graphs with Concat and global pooling (AaronNet32++'s ops, which qonnx's Change3DTo4DTensors
 refuses): tiny_concat compiles with every step verified, the Concat streams as FINN's StreamingConcat and
-the global pool as our one-pass StreamingGlobalMaxPool; lift_1d's rules on hand-made graphs."""
+the global pool as our one-pass StreamingGlobalMaxPool (a GlobalAveragePool as FINN's GlobalAccPool);
+lift_1d's rules on hand-made graphs."""
 from __future__ import annotations
 
 import json
@@ -24,6 +25,14 @@ def test_tiny_concat_compiles_with_every_step_verified(tiny_concat_build):
     cfg, _ = tiny_concat_build
     src = ModelWrapper(str(cfg.model_path))
     assert {"Concat", "GlobalMaxPool"} <= {n.op_type for n in src.graph.node}  # the fixture holds both
+    _verified_every_step(cfg)
+    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
+    assert {"StreamingConcat", "StreamingGlobalMaxPool", "MVAU"} <= ops, ops
+    assert "Pool" not in ops
+
+
+def _verified_every_step(cfg):
     recs = json.loads((cfg.report_dir / "steps.json").read_text())
     assert [r["step"] for r in recs] == STEP_NAMES
     for r in recs:
@@ -32,10 +41,33 @@ def test_tiny_concat_compiles_with_every_step_verified(tiny_concat_build):
         assert v["top1_agree"] + v["top1_ties"] >= VERIFY_FRAMES
     part = STEP_NAMES.index("create_dataflow_partition")
     assert all(r["verification"]["int_output_exact"] is True for r in recs[part:])
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
-    ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
-    assert {"StreamingConcat", "StreamingGlobalMaxPool", "MVAU"} <= ops, ops
-    assert "Pool" not in ops
+
+
+def test_global_average_pool_streams_as_global_acc_pool(tmp_path):
+    """tiny_concat with its GlobalMaxPool made a GlobalAveragePool: FINN's GlobalAccPool, the 1/N scale
+    merged into the host-side output tail, every step verified."""
+    import shutil
+
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from compile.config import make_config
+    from compile.runner import run_build
+    from compile_support import FIXTURES
+
+    src = tmp_path / "tiny_concat_avg"
+    src.mkdir()
+    shutil.copy(FIXTURES / "tiny_concat" / "io.json", src / "io.json")
+    m = onnx.load(str(FIXTURES / "tiny_concat" / "model.onnx"))
+    for n in m.graph.node:
+        if n.op_type == "GlobalMaxPool":
+            n.op_type = "GlobalAveragePool"
+    onnx.save(m, str(src / "model.onnx"))
+    cfg = make_config(src, board="zcu104", out_dir=tmp_path / "build", verify_frames=VERIFY_FRAMES)
+    run_build(cfg, log=lambda msg: None)
+    _verified_every_step(cfg)
+    hw = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    assert "GlobalAccPool" in {n.op_type.rsplit("_", 1)[0] for n in hw.graph.node}
 
 
 def _graph(nodes, shapes, inits=None):
