@@ -136,6 +136,11 @@ def format_fronts_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _n_seeds(rows: list[dict]) -> str:
+    n = max(len(r["seeds"]) for r in rows)
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
 def plot_fronts(rows: list[dict], records: list[dict], path: Path, title: str) -> None:
     """Score (log) against test accuracy: each recipe's rungs as mean points joined in ladder order, error
     bars one sd over seeds, every seed's own rung as a faint dot."""
@@ -152,7 +157,7 @@ def plot_fronts(rows: list[dict], records: list[dict], path: Path, title: str) -
         colour = f"C{i}"
         ax.errorbar([r["score"]["mean"] for r in mine], [r["accuracy"]["mean"] for r in mine],
                     xerr=[r["score"]["sd"] or 0 for r in mine], yerr=[r["accuracy"]["sd"] or 0 for r in mine],
-                    fmt="o-", color=colour, capsize=3, label=f"{recipe} ({max(len(r['seeds']) for r in mine)} seeds)")
+                    fmt="o-", color=colour, capsize=3, label=f"{recipe} ({_n_seeds(mine)})")
         for r in mine:
             ax.annotate(str(r["level"]), (r["score"]["mean"], r["accuracy"]["mean"]), fontsize=7,
                         xytext=(4, -9), textcoords="offset points", color=colour)
