@@ -110,6 +110,8 @@ def _pm(spread: dict, digits: int) -> str:
 
 def format_fronts_table(rows: list[dict]) -> str:
     """Markdown: one line per recipe and rung, mean ± sample sd over its seeds."""
+    if not rows:
+        return "No point recorded yet (or none measured with this spec's recipes, protocol and data).\n"
     head = ("| recipe | rung | seeds | weight density | test accuracy (mean ± sd) | score (mean ± sd) | bit ops "
             "| bit mem | recipe front | overall front |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
