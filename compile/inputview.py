@@ -57,7 +57,7 @@ def _apply_chain(model, nodes, x: np.ndarray) -> np.ndarray:
 
 def _view_chain(model):
     """(tensor feeding the chain, chain nodes) for the Transpose/Reshape run after the graph input and
-    its scalar dequantisation ops; ([], ...) when there is none."""
+    its scalar dequantisation ops; the node list is empty when there is none."""
     src = model.graph.input[0].name
     while True:
         consumers = model.find_consumers(src) or []

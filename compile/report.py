@@ -176,7 +176,7 @@ def to_markdown(rep: dict) -> str:
         f"| cycles per frame | {t['cycles_per_frame']:,} (bottleneck {t['bottleneck']}) |",
         f"| frames/s | {t['frames_per_s']:,.0f} |",
         f"| I/Q samples/s | {t['iq_samples_per_s'] / 1e6:,.1f} M ({rep['frame_length']} per frame, "
-        f"{t.get('input_samples_per_beat', 1)} per clock at the input) |",
+        f"rows of {t.get('input_samples_per_beat', 1)} at the input) |",
         *_dma_markdown(rep.get("input_bandwidth")),
         f"| latency | {lat['cycles']:,} cycles = {lat['us']:,.1f} us (critical path, no overlap) |",
         "",
