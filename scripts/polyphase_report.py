@@ -83,14 +83,20 @@ def main() -> None:
     for r in rows:
         if not r["hw"]:
             continue
-        x, y = r["hw"]["fps"], r["rec"]["row"]["accuracy"]
-        ax.scatter([x], [y], s=40)
-        ax.annotate(f"P={r['P']}\nscore {r['rec']['row']['score']:.4f}", (x, y), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+        # every pruning step's model runs at the same rate (FINN does not exploit sparsity): one column per P
+        x = r["hw"]["fps"]
+        rungs = r["rec"]["rungs"]
+        line = ax.plot([x] * len(rungs), [g["accuracy"] for g in rungs], "-", alpha=0.4)[0]
+        for g in rungs:
+            ax.scatter([x], [g["accuracy"]], s=18, color=line.get_color())
+            ax.annotate(f"{g['score']:.4f}", (x, g["accuracy"]), textcoords="offset points", xytext=(5, -3),
+                        fontsize=7)
+        ax.annotate(f"P={r['P']}", (x, max(g["accuracy"] for g in rungs)), textcoords="offset points",
+                    xytext=(-8, 6), fontsize=9, color=line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel("frames/s, ZCU104 at 250 MHz (FINN estimate, within 50% of the LUTs)")
     ax.set_ylabel("test accuracy (synthetic)")
-    ax.set_title("`ours` at P I/Q samples per clock (sweeps/polyphase.yaml)")
+    ax.set_title("`ours` at P I/Q samples per clock: each pruning step's model, labelled with its score", fontsize=9)
     ax.grid(alpha=0.3)
     fig.savefig(a.plot, dpi=120)
     print(f"plot: {a.plot}")
