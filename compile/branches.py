@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from qonnx.core.data_layout import NHWC
+from qonnx.util.basic import get_by_name
 
 
 def _unannotated_nhwc_params(model) -> list[str]:
@@ -48,7 +49,8 @@ def absorb_nhwc_channel_params(model):
 
 
 def _perm(node) -> tuple:
-    return tuple(next((a.ints for a in node.attribute if a.name == "perm"), ()))
+    perm = get_by_name(node.attribute, "perm")
+    return tuple(perm.ints) if perm is not None else ()
 
 
 def merge_sibling_transposes(model):

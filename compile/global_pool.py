@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from onnx import helper
 from qonnx.transformation.base import Transformation
+from qonnx.util.basic import get_by_name
 
 DOMAIN = "finn.custom_op.fpgadataflow"
 
 
 def _ints(node, name):
-    return next((list(a.ints) for a in node.attribute if a.name == name), None)
+    attr = get_by_name(node.attribute, name)
+    return list(attr.ints) if attr is not None else None
 
 
 def is_global(model, node) -> bool:

@@ -12,6 +12,7 @@ to the codes (`polyphase_view`).
 from __future__ import annotations
 
 import numpy as np
+from qonnx.util.basic import get_by_name
 
 #: Model metadata key holding P once the view has been moved to the host.
 POLYPHASE_PROP = "amc_input_polyphase"
@@ -45,8 +46,8 @@ def polyphase_of(model) -> int:
 def _apply_chain(model, nodes, x: np.ndarray) -> np.ndarray:
     for n in nodes:
         if n.op_type == "Transpose":
-            perm = next((list(a.ints) for a in n.attribute if a.name == "perm"), None)
-            x = np.transpose(x, perm)
+            perm = get_by_name(n.attribute, "perm")
+            x = np.transpose(x, list(perm.ints) if perm is not None else None)
         else:
             shape = model.get_initializer(n.input[1])
             if shape is None:
@@ -64,8 +65,8 @@ def _view_chain(model):
         if len(consumers) != 1:
             return src, []
         n = consumers[0]
-        scalar = all(model.get_initializer(t) is None or np.asarray(model.get_initializer(t)).size == 1
-                     for t in n.input)
+        consts = [model.get_initializer(t) for t in n.input]
+        scalar = all(c is None or np.asarray(c).size == 1 for c in consts)
         if n.op_type in SCALAR_OPS and scalar:
             src = n.output[0]
             continue
@@ -103,13 +104,12 @@ def move_view_to_host(model):
             f"{list(out.shape)}, which is not a polyphase view (1, 2P, L/P) of the (1, {c}, {length}) frame; "
             "the build moves only that view to the host")
     tail = chain[-1].output[0]
+    if any(o.name == tail for o in model.graph.output):
+        raise InputViewError("the graph is only a view of its input")
     for n in model.graph.node:
         for i, t in enumerate(n.input):
             if t == tail:
                 n.input[i] = src
-    for o in model.graph.output:
-        if o.name == tail:
-            raise InputViewError("the graph is only a view of its input")
     for n in chain:
         model.graph.node.remove(n)
     model.set_tensor_shape(iname, list(out.shape))

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 from qonnx.core.datatype import DataType
-from qonnx.util.basic import roundup_to_integer_multiple
 
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import TemplateRTL
+from .template_rtl import TemplateRTL, passthrough_stream_values
 
-AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
 #: LUT estimate per element bit of a beat: one comparator (carry chain) and one 2:1 select
 LUTS_PER_ELEM_BIT = 2
 #: LUT estimate of the position and fold counters and the handshake logic
@@ -124,9 +122,6 @@ class StreamingGlobalMaxPool_rtl(TemplateRTL, StreamingGlobalMaxPool, RTLBackend
             raise ValueError(f"{self.onnx_node.name}: StreamingGlobalMaxPool_rtl needs an integer input, "
                              f"not {idt.name}; quantize the activation before the global pool")
         pe, bits = self.get_nodeattr("PE"), idt.bitwidth()
-        data_bits = pe * bits
-        stream_bits = int(roundup_to_integer_multiple(data_bits, AXI_BYTE))
-        pad = stream_bits - data_bits
         return {
             "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
             "PE": pe,
@@ -134,9 +129,7 @@ class StreamingGlobalMaxPool_rtl(TemplateRTL, StreamingGlobalMaxPool, RTLBackend
             "SIGNED": int(idt.signed()),
             "FOLDS": self._folds(),
             "POSITIONS": self.positions(),
-            "IN_STREAM_BITS": stream_bits,
-            "OUT_STREAM_BITS": stream_bits,
-            "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+            **passthrough_stream_values(pe * bits),
         }
 
     def execute_node(self, context, graph):

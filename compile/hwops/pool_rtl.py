@@ -12,15 +12,13 @@ backends in cppsim mode; in rtlsim mode, finn-plus's RTLBackend simulates the ge
 from __future__ import annotations
 
 import numpy as np
-from qonnx.util.basic import roundup_to_integer_multiple
 
 from finn.custom_op.fpgadataflow.pool import Pool
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import TemplateRTL
+from .template_rtl import TemplateRTL, passthrough_stream_values
 
 SUPPORTED_FUNCTIONS = ("MaxPool",)
-AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
 
 #: LUT estimate per element bit: one comparator (carry chain) and one 2:1 select of the running max
 LUTS_PER_ELEM_BIT = 2
@@ -64,18 +62,13 @@ class Pool_rtl(TemplateRTL, Pool, RTLBackend):
         self.check_supported()
         idt = self.get_input_datatype()
         pe, bits = self.get_nodeattr("PE"), idt.bitwidth()
-        data_bits = pe * bits
-        out_bits = int(roundup_to_integer_multiple(data_bits, AXI_BYTE))
-        pad = out_bits - data_bits
         return {
             "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
             "PE": pe,
             "ELEM_BITS": bits,
             "SIGNED": int(idt.signed()),
             "K": self.kernel_positions(),
-            "IN_STREAM_BITS": int(roundup_to_integer_multiple(data_bits, AXI_BYTE)),
-            "OUT_STREAM_BITS": out_bits,
-            "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+            **passthrough_stream_values(pe * bits),
         }
 
     def execute_node(self, context, graph):

@@ -5,7 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qonnx.util.basic import roundup_to_integer_multiple
+
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
+AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
+
+
+def passthrough_stream_values(data_bits: int) -> dict:
+    """Template values of a layer whose output word is as wide as its input word (PE elements of the
+    input type, as the pools'): both streams padded to whole bytes, the output's padding zeros."""
+    stream_bits = int(roundup_to_integer_multiple(data_bits, AXI_BYTE))
+    pad = stream_bits - data_bits
+    return {
+        "IN_STREAM_BITS": stream_bits,
+        "OUT_STREAM_BITS": stream_bits,
+        "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+    }
 
 
 class TemplateRTL:

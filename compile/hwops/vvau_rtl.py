@@ -30,12 +30,12 @@ from finn.custom_op.fpgadataflow.rtl.vectorvectoractivation_rtl import VVAU_rtl 
 from finn.util.basic import is_versal
 from finn.util.data_packing import pack_innermost_dim_as_hex_string
 
-HDL_DIR = Path(__file__).resolve().parent / "hdl"
+from .template_rtl import AXI_BYTE, HDL_DIR
+
 CORE_FILES = ("vvau_core.sv",)
 ROM_FILE = "vvau_weight_rom.sv"
 WRAPPER_TEMPLATE = "vvau_template_wrapper.v"
 WEIGHT_FILE = "memblock.dat"  # FINN's name for the VVAU_rtl weight stream (make_weight_file)
-AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
 
 #: node attribute: which datapath generate_hdl produced ("" before code generation: finn-plus's)
 VARIANT_ATTR = "rtl_variant"
