@@ -72,10 +72,18 @@ def aggregate(records: list[dict]) -> list[dict]:
     return rows
 
 
+def is_dominated(point: tuple[float, float], others) -> bool:
+    """Whether some (accuracy, score) of `others` is at least as accurate and as cheap, and better in one
+    (the Pareto rule of every front here: model/sweep.py's results table uses it too)."""
+    a, s = point
+    return any(oa >= a and os <= s and (oa > a or os < s) for oa, os in others)
+
+
 def _dominated(r: dict, rows: list[dict]) -> bool:
-    a, s = r["accuracy"]["mean"], r["score"]["mean"]
-    return any(o["accuracy"]["mean"] >= a and o["score"]["mean"] <= s
-               and (o["accuracy"]["mean"] > a or o["score"]["mean"] < s) for o in rows)
+    def mean(x):
+        return x["accuracy"]["mean"], x["score"]["mean"]
+
+    return is_dominated(mean(r), [mean(o) for o in rows])
 
 
 def score_at_accuracy(front: list[dict], accuracy: float) -> float | None:

@@ -415,10 +415,10 @@ def queue_seed_major(study, spec: SweepSpec) -> None:
 
 def pareto_front(rows: list[dict]) -> list[dict]:
     """Rows no other row beats on both accuracy (higher) and score (lower)."""
-    def dominated(r):
-        return any(o["accuracy"] >= r["accuracy"] and o["score"] <= r["score"]
-                   and (o["accuracy"] > r["accuracy"] or o["score"] < r["score"]) for o in rows)
-    return [r for r in rows if not dominated(r)]
+    from model.fronts import is_dominated
+
+    points = [(r["accuracy"], r["score"]) for r in rows]
+    return [r for r, p in zip(rows, points) if not is_dominated(p, points)]
 
 
 def write_report(study, out: Path, spec: SweepSpec | None = None) -> list[dict]:
