@@ -39,7 +39,7 @@ def test_aaronnet_float_inputs_are_found_with_concat_inputs_sharing_one_quantize
 def requantized(tmp_path_factory, toy_h5):
     out = tmp_path_factory.mktemp("requant") / "aaron_requant6.onnx"
     frames = read_frames(toy_h5, 8)
-    return requantize(AARONNET, out, frames, 6, str(toy_h5)), frames
+    return requantize(AARONNET, out, frames, 6, str(toy_h5), percentile=100.0), frames
 
 
 def test_requantized_model_has_no_float_inputs_and_quantizes_on_its_calibrated_grid(requantized):
@@ -60,8 +60,9 @@ def test_requantized_model_has_no_float_inputs_and_quantizes_on_its_calibrated_g
             lo = -(2 ** (q.bits - 1)) if q.signed else 0
             hi = 2 ** (q.bits - 1) - 1 if q.signed else 2 ** q.bits - 1
             assert codes.min() >= lo - 1e-3 and codes.max() <= hi + 1e-3
-            # the scale puts the calibrated extreme at the top code
+            # at percentile 100 the scale puts the calibrated extreme at the top code: nothing clips
             assert np.isclose(max(abs(q.calibration_min), abs(q.calibration_max)), hi * q.scale, rtol=1e-5)
+            assert q.calibration_magnitude == max(abs(q.calibration_min), abs(q.calibration_max))
 
 
 def test_report_counts_agreement_on_frames_not_used_for_calibration(requantized):
@@ -100,3 +101,14 @@ def test_read_frames_rejects_wrong_shape(tmp_path):
     np.save(tmp_path / "f.npy", np.zeros((3, 1024, 2), np.float32))
     with pytest.raises(RequantizeError, match=r"expected frames of shape \(N, 2, L\)"):
         read_frames(tmp_path / "f.npy", 2)
+
+
+def test_percentile_calibration_trades_clipping_for_finer_steps(tmp_path, toy_h5, requantized):
+    rep_max, frames = requantized
+    rep = requantize(AARONNET, tmp_path / "p90.onnx", frames, 6, str(toy_h5), percentile=90.0)
+    for q, q_max in zip(rep.quantizers, rep_max.quantizers):
+        assert q.tensors == q_max.tensors
+        assert q.calibration_magnitude < max(abs(q.calibration_min), abs(q.calibration_max))
+        assert q.scale < q_max.scale
+    with pytest.raises(RequantizeError, match="--percentile 20"):
+        requantize(AARONNET, tmp_path / "p20.onnx", frames, 6, str(toy_h5), percentile=20.0)
