@@ -473,9 +473,12 @@ def _unquantized_input_hints(model) -> list[str]:
            and not model.get_tensor_datatype(n.input[0]).is_integer()]
     if not bad:
         return []
-    return [f"{len(bad)} layer(s) read float activations, first {bad[0].name} ({bad[0].op_type}, input "
+    layers = sum(n.op_type == "MatMul" for n in bad)  # a convolution is Im2Col + MatMul: count it once
+    return [f"{layers} layer(s) read float activations, first {bad[0].name} ({bad[0].op_type}, input "
             f"{bad[0].input[0]}): the model has no activation quantizer before them and FINN's layers need "
-            "integers; quantize those activations in the model (e.g. a QuantIdentity) and export again"]
+            "integers; quantize those activations in the model (e.g. a QuantIdentity) and export again, or insert "
+            "calibrated quantizers with `python -m compile.requantize MODEL --frames FILE.h5` (changes what the "
+            "model computes; it reports by how much)"]
 
 
 def step_create_dataflow_partition(model, cfg: BuildConfig):
