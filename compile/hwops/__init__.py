@@ -1,8 +1,8 @@
 """HW layer implementations of our own, registered into finn-plus's custom-op registries.
 
-finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py), and a global
-max pool in one pass (global_max_pool.py, whose generic op goes into finn-plus's generic registry, the
-dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
+finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py; DuplicateStreams
+and StreamingConcat: stream_join_fork.py), and a global max pool in one pass (global_max_pool.py, whose
+generic op goes into finn-plus's generic registry, the dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
 (the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which both qonnx's getCustomOp (domain finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers
 (which picks `<op>_rtl` when that name is in the dict) consult. compile/finnenv.py's init_finn calls it,
 so every compile path has our ops before it touches a model.
@@ -17,11 +17,14 @@ def register() -> None:
 
     from .global_max_pool import StreamingGlobalMaxPool, StreamingGlobalMaxPool_rtl
     from .pool_rtl import Pool_rtl
+    from .stream_join_fork import DuplicateStreams_rtl, StreamingConcat_rtl
     from .vvau_rtl import VVAU_rtl
 
     generic_op[StreamingGlobalMaxPool.__name__] = StreamingGlobalMaxPool  # ours: no FINN counterpart
     custom_op[StreamingGlobalMaxPool_rtl.__name__] = StreamingGlobalMaxPool_rtl
     custom_op[Pool_rtl.__name__] = Pool_rtl
+    custom_op[DuplicateStreams_rtl.__name__] = DuplicateStreams_rtl
+    custom_op[StreamingConcat_rtl.__name__] = StreamingConcat_rtl
     custom_op[VVAU_rtl.__name__] = VVAU_rtl  # replaces finn-plus's (Versal only), delegating to it there
 
 

@@ -1,0 +1,142 @@
+"""DuplicateStreams_rtl and StreamingConcat_rtl: FINN's stream fork and channel-wise join as RTL backends,
+from hdl/stream_fork.sv and hdl/stream_concat.sv.
+
+finn-plus 1.6.1 ships both only as HLS, so a graph with parallel branches (AaronNet32++'s three-branch
+stem, any residual block) could neither be verilated here (compile/rtlsim/) nor built without Vitis HLS.
+The wrappers are generated per node (their port count is the node's stream count); the cores are shared
+from where this package keeps them (template_rtl.py). Python execution is finn-plus's generic op's.
+"""
+from __future__ import annotations
+
+import math
+
+from finn.custom_op.fpgadataflow.concat import StreamingConcat
+from finn.custom_op.fpgadataflow.duplicatestreams import DuplicateStreams
+from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
+
+from .template_rtl import AXI_BYTE, TemplateRTL
+
+#: LUT estimate of the fork's handshake: one `taken` register and its next-state logic per output
+LUTS_PER_FORK_OUTPUT = 2
+#: inputs one LUT6 multiplexes per output bit (a 4:1 multiplexer)
+MUX_INPUTS_PER_LUT = 4
+#: LUT estimate of the join's input and beat counters and the handshake logic
+LUTS_JOIN_CONTROL = 12
+
+
+def _padded(bits: int) -> int:
+    return -(-bits // AXI_BYTE) * AXI_BYTE
+
+
+def _stream_ports(inputs: list[tuple[str, int]], outputs: list[tuple[str, int]]) -> str:
+    """ANSI port declarations, one per line (as compile/rtlsim/top.py reads them)."""
+    lines = []
+    for name, bits in inputs:
+        lines += [f"\toutput\t{name}_TREADY,", f"\tinput\t{name}_TVALID,", f"\tinput\t[{bits}-1:0]  {name}_TDATA,"]
+    for name, bits in outputs:
+        lines += [f"\tinput\t{name}_TREADY,", f"\toutput\t{name}_TVALID,", f"\toutput\t[{bits}-1:0]  {name}_TDATA,"]
+    lines[-1] = lines[-1].rstrip(",")
+    return "\n".join(lines)
+
+
+class _RTLExec:
+    """Python execution of the generic op unless the node simulates its RTL."""
+
+    GENERIC: type = object
+
+    def get_nodeattr_types(self):
+        attrs = {}
+        attrs.update(self.GENERIC.get_nodeattr_types(self))
+        attrs.update(RTLBackend.get_nodeattr_types(self))
+        return attrs
+
+    def execute_node(self, context, graph):
+        if self.get_nodeattr("exec_mode") == "rtlsim":
+            RTLBackend.execute_node(self, context, graph)
+        else:
+            self.GENERIC.execute_node(self, context, graph)
+
+    def bram_estimation(self, fpgapart):
+        return 0  # registers only
+
+    def uram_estimation(self, fpgapart):
+        return 0
+
+    def dsp_estimation(self, fpgapart):
+        return 0
+
+
+class DuplicateStreams_rtl(_RTLExec, TemplateRTL, DuplicateStreams, RTLBackend):
+    """FINN's DuplicateStreams in RTL (our own: finn-plus ships it only as HLS)."""
+
+    GENERIC = DuplicateStreams
+    CORE = "stream_fork.sv"
+    WRAPPER_TEMPLATE = "stream_fork_template_wrapper.v"
+
+    def get_template_values(self) -> dict:
+        n = self.get_num_output_streams()
+        bits = self.get_instream_width_padded(0)
+        outs = [f"out{i}_V" for i in range(n)]
+        body = "\n".join(
+            f"\tassign\t{o}_TDATA = odata[{i}];\n\tassign\t{o}_TVALID = ovalid[{i}];\n\tassign\toready[{i}] = {o}_TREADY;"
+            for i, o in enumerate(outs))
+        return {
+            "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
+            "N": n,
+            "STREAM_BITS": bits,
+            "BUSIF": ":".join(["in0_V", *outs]),
+            "PORTS": _stream_ports([("in0_V", bits)], [(o, bits) for o in outs]),
+            "BODY": body,
+        }
+
+    def lut_estimation(self, fpgapart):
+        return LUTS_PER_FORK_OUTPUT * self.get_num_output_streams()
+
+
+class StreamingConcat_rtl(_RTLExec, TemplateRTL, StreamingConcat, RTLBackend):
+    """FINN's StreamingConcat in RTL (our own: finn-plus ships it only as HLS)."""
+
+    GENERIC = StreamingConcat
+    CORE = "stream_concat.sv"
+    WRAPPER_TEMPLATE = "stream_concat_template_wrapper.v"
+
+    def get_template_values(self) -> dict:
+        simd = self.get_nodeattr("SIMD")
+        odt = self.get_output_datatype()
+        obits = odt.bitwidth()
+        n = self.get_n_inputs()
+        ins = [f"in{i}_V" for i in range(n)]
+        body = []
+        for i, name in enumerate(ins):
+            idt = self.get_input_datatype(i)
+            if not (idt.is_integer() and odt.is_integer()):
+                raise ValueError(f"{self.onnx_node.name}: StreamingConcat_rtl joins integer streams, not "
+                                 f"{idt.name}; specialise it to StreamingConcat_hls (needs Vitis HLS)")
+            ibits = idt.bitwidth()
+            elems = []
+            for j in reversed(range(simd)):  # element 0 in the lowest bits
+                e = f"{name}_TDATA[{j * ibits}+:{ibits}]"
+                if obits > ibits:
+                    fill = f"{name}_TDATA[{j * ibits + ibits - 1}]" if idt.signed() else "1'b0"
+                    e = f"{{{{{obits - ibits}{{{fill}}}}}, {e}}}"
+                elems.append(e)
+            body.append(f"\tassign\tidata[{i}] = {{{', '.join(elems)}}};\n\tassign\tivalid[{i}] = {name}_TVALID;"
+                        f"\n\tassign\t{name}_TREADY = iready[{i}];")
+        beat = simd * obits
+        pad = _padded(beat) - beat
+        return {
+            "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
+            "N": n,
+            "BEAT_BITS": beat,
+            # input 0's count in the lowest 32 bits
+            "BEATS": "{" + ", ".join(f"32'd{c // simd}" for c in reversed(self.get_nodeattr("ChannelsPerStream"))) + "}",
+            "BUSIF": ":".join([*ins, "out0_V"]),
+            "PORTS": _stream_ports([(name, self.get_instream_width_padded(i)) for i, name in enumerate(ins)],
+                                   [("out0_V", _padded(beat))]),
+            "BODY": "\n".join(body),
+            "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+        }
+
+    def lut_estimation(self, fpgapart):
+        beat = self.get_nodeattr("SIMD") * self.get_output_datatype().bitwidth()
+        return beat * math.ceil(self.get_n_inputs() / MUX_INPUTS_PER_LUT) + LUTS_JOIN_CONTROL
