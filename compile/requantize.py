@@ -1,6 +1,7 @@
 """Quantize the activations a foreign QONNX model leaves in float, so that FINN can build it (issue 18).
 
-    python -m compile.requantize MODEL.onnx --frames FILE.h5 [--bits 8] [--n-frames 64] [--out OUT.onnx]
+    python -m compile.requantize MODEL.onnx --frames FILE.h5 [--bits 8] [--percentile 99.9] [--n-frames 64]
+        [--out OUT.onnx]
 
 FINN's layers take integers only. Some published models feed a convolution or a linear layer with an
 unquantized activation: AaronNet32++'s depthwise convolutions read BatchNorm outputs, max-pooled, with no
@@ -268,9 +269,10 @@ def main(argv=None) -> int:
                     help=f"percentile of |activation| on the calibration frames mapped to the top code (default "
                          f"{DEFAULT_PERCENTILE}: finer steps for a little clipping; 100: the largest, nothing clips)")
     ap.add_argument("--n-frames", type=int, default=64, help="frames read: half calibrate, half check")
-    ap.add_argument("--out", type=Path, default=None, help="output model (default MODEL_requant<bits>.onnx)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output model (default: <model name>_requant<bits>.onnx in the current folder)")
     a = ap.parse_args(argv)
-    out = a.out or a.model.with_name(f"{a.model.stem}_requant{a.bits}.onnx")
+    out = a.out or Path(f"{a.model.stem}_requant{a.bits}.onnx")  # never beside a model in a read-only place
     try:
         if not a.model.is_file():
             raise RequantizeError(f"{a.model}: no such model file")
