@@ -534,7 +534,8 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
 def step_specialize_layers(model, cfg: BuildConfig):
     """FINN's step_specialize_layers (HLS or RTL variant per layer, FINN's rules for the part);
     cfg.impl_style sets preferred_impl_style per op type first (e.g. {"MVAU": "hls"}); MaxPool Pools
-    become our Pool_rtl (compile/hwops) unless it asks for "hls"; so do VVAUs our VVAU_rtl off Versal."""
+    become our Pool_rtl (compile/hwops) unless it asks for "hls"; so do VVAUs our VVAU_rtl off Versal, and
+    integer adds of two streams our ElementwiseAdd_rtl."""
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
@@ -543,6 +544,7 @@ def step_specialize_layers(model, cfg: BuildConfig):
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
     from .hwops import pool_impl_style
+    from .hwops.elementwise_rtl import specialize_elementwise_add
     from .hwops.vvau_rtl import specialize_vvau
 
     for node in model.graph.node:
@@ -554,6 +556,7 @@ def step_specialize_layers(model, cfg: BuildConfig):
             getCustomOp(node).set_nodeattr("preferred_impl_style", style)
     model = model.transform(SpecializeLayers(cfg.board.part))
     model = specialize_vvau(model, cfg.board.part, cfg.impl_style.get("VVAU"))  # VVAU_hls -> ours
+    model = specialize_elementwise_add(model, cfg.board.part, cfg.impl_style.get("ElementwiseAdd"))
     model = model.transform(GiveUniqueNodeNamesRecursive())
     model = model.transform(InferShapes())
     return model.transform(InferDataTypes())

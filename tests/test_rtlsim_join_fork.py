@@ -127,3 +127,67 @@ def test_join_widens_each_input_to_its_output_type(tmp_path):
     want = np.concatenate([x, levels], axis=-1)
     res = sim.run(x.reshape(frames, length, channels // pe, pe), ready_prob=0.5, valid_prob=0.5, seed=4)
     assert np.array_equal(res.output.reshape(want.shape), want)
+
+
+def test_residual_add_of_two_streams_is_ours_and_bit_exact(tmp_path):
+    """x + threshold(x): the integer ElementwiseAdd that finn-plus makes HLS off Versal becomes our
+    ElementwiseAdd_rtl (operands INT4 and UINT2, sum INT5), bit-exact under back-pressure, a beat a cycle."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.transformation.general import GiveUniqueNodeNames
+    from qonnx.util.basic import gen_finn_dt_tensor, qonnx_make_model
+
+    from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.util.settings import get_settings
+
+    from compile.finnenv import init_finn
+    from compile.hwops.elementwise_rtl import specialize_elementwise_add
+    from compile.rtlsim.sim import Simulator
+
+    channels, pe, length = 4, 2, 6
+    init_finn(tmp_path / "finn")
+    thr = np.sort(np.random.default_rng(1).integers(-8, 8, (channels, 3)), axis=1)
+    dom = "finn.custom_op.fpgadataflow"
+    shape = [1, length, channels]
+    nodes = [
+        helper.make_node("DuplicateStreams", ["x"], ["b0", "b1"], domain=dom, backend="fpgadataflow",
+                         NumChannels=channels, PE=pe, NumOutputStreams=2, inputDataType="INT4",
+                         numInputVectors=[1, length]),
+        helper.make_node("Thresholding", ["b1", "thr"], ["t1"], domain=dom, backend="fpgadataflow",
+                         NumChannels=channels, PE=pe, numSteps=3, inputDataType="INT4", weightDataType="INT4",
+                         outputDataType="UINT2", numInputVectors=[1, length]),
+        helper.make_node("ElementwiseAdd", ["b0", "t1"], ["y"], domain=dom, backend="fpgadataflow",
+                         lhs_dtype="INT4", rhs_dtype="UINT2", out_dtype="INT5", lhs_shape=shape, rhs_shape=shape,
+                         out_shape=shape, PE=pe, inFIFODepths=[16, 2]),  # b0 waits out the thresholding
+    ]
+    vi = [helper.make_tensor_value_info(t, TensorProto.FLOAT, shape) for t in ("b0", "b1", "t1")]
+    m = ModelWrapper(qonnx_make_model(helper.make_graph(
+        nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], value_info=vi)))
+    for t, dt in (("x", "INT4"), ("b0", "INT4"), ("b1", "INT4"), ("t1", "UINT2"), ("y", "INT5"), ("thr", "INT4")):
+        m.set_tensor_datatype(t, DataType[dt]) if t != "thr" else None
+    m.set_initializer("thr", thr.astype(np.float32))
+    m.set_tensor_datatype("thr", DataType["INT4"])
+    m = m.transform(InsertFIFO(create_shallow_fifos=True)).transform(SpecializeLayers(PART))
+    assert "ElementwiseAdd_hls" in [n.op_type for n in m.graph.node]  # finn-plus's choice off Versal
+    m = specialize_elementwise_add(m, PART).transform(GiveUniqueNodeNames())
+    assert "ElementwiseAdd_rtl" in [n.op_type for n in m.graph.node]
+    for node in m.graph.node:
+        inst = getCustomOp(node)
+        d = tmp_path / "codegen" / node.name
+        d.mkdir(parents=True)
+        inst.set_nodeattr("code_gen_dir_ipgen", str(d))
+        inst.generate_hdl(m, PART, 5.0)
+    sim = Simulator.build(m, None, tmp_path / "sim", get_settings().finn_rtllib)
+    frames = 3
+    np.random.seed(5)
+    x = gen_finn_dt_tensor(DataType["INT4"], (frames, length, channels // pe, pe)).reshape(frames, length, channels)
+    want = x + (x[..., None] >= thr[None, None]).sum(-1)
+    for rate in (1.0, 0.5):
+        res = sim.run(x.reshape(frames, length, channels // pe, pe), ready_prob=rate, valid_prob=rate, seed=6)
+        assert np.array_equal(res.output.reshape(want.shape), want), rate
+        if rate == 1.0:
+            assert res.cycles_per_frame() == pytest.approx(length * channels // pe, rel=0.02)

@@ -1,11 +1,13 @@
 """HW layer implementations of our own, registered into finn-plus's custom-op registries.
 
 finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py; DuplicateStreams
-and StreamingConcat: stream_join_fork.py), and a global max pool in one pass (global_max_pool.py, whose
-generic op goes into finn-plus's generic registry, the dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
-(the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which both qonnx's getCustomOp (domain finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers
-(which picks `<op>_rtl` when that name is in the dict) consult. compile/finnenv.py's init_finn calls it,
-so every compile path has our ops before it touches a model.
+and StreamingConcat: stream_join_fork.py; an integer ElementwiseAdd off Versal: elementwise_rtl.py), and a
+global max pool in one pass (global_max_pool.py, whose generic op goes into finn-plus's generic registry,
+the dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
+(the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which both qonnx's getCustomOp (domain
+finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers (which picks `<op>_rtl` when that name is
+in the dict) consult. compile/finnenv.py's init_finn calls it, so every compile path has our ops before it
+touches a model.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ def register() -> None:
     from finn.custom_op.fpgadataflow import custom_op as generic_op
     from finn.custom_op.fpgadataflow.rtl import custom_op
 
+    from .elementwise_rtl import ElementwiseAdd_rtl
     from .global_max_pool import StreamingGlobalMaxPool, StreamingGlobalMaxPool_rtl
     from .pool_rtl import Pool_rtl
     from .stream_join_fork import DuplicateStreams_rtl, StreamingConcat_rtl
@@ -25,6 +28,7 @@ def register() -> None:
     custom_op[Pool_rtl.__name__] = Pool_rtl
     custom_op[DuplicateStreams_rtl.__name__] = DuplicateStreams_rtl
     custom_op[StreamingConcat_rtl.__name__] = StreamingConcat_rtl
+    custom_op[ElementwiseAdd_rtl.__name__] = ElementwiseAdd_rtl  # replaces finn-plus's, delegating on Versal
     custom_op[VVAU_rtl.__name__] = VVAU_rtl  # replaces finn-plus's (Versal only), delegating to it there
 
 

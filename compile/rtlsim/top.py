@@ -76,7 +76,7 @@ def node_unit(model, node, rtllib: Path) -> Unit:
     files = [Path(f) for f in inst.get_rtl_file_list(abspath=True)]
     top_file = _find_module_file(files, node.name)
     unit = Unit(node.name, node.op_type, files, module_ports(top_file, node.name))
-    if _decoupled_weights(inst):
+    if _decoupled_weights(inst) and any(model.get_initializer(t) is not None for t in node.input[1:]):
         cg = Path(inst.get_nodeattr("code_gen_dir_ipgen"))
         wrapper = cg / f"{node.name}_memstream_wrapper.v"
         unit.memstream = f"{node.name}_memstream_wrapper"
@@ -88,6 +88,8 @@ def node_unit(model, node, rtllib: Path) -> Unit:
 
 
 def _decoupled_weights(inst) -> bool:
+    """Whether the layer streams its constant input from a memstream (mem_mode internal_decoupled; a layer
+    whose inputs are all streams, such as an add of two streams, has none whatever its mem_mode says)."""
     try:
         return inst.get_nodeattr("mem_mode") == "internal_decoupled"
     except AttributeError:
