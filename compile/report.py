@@ -257,7 +257,9 @@ def _rtlsim_markdown(r: dict) -> list[str]:
         if u:
             e = u["estimate"]
             lines.append(f"| unsized (InsertFIFO's depths, no sizing) | {sum(u['depths'].values()):,} | {e['LUT']:,.0f} | "
-                         f"{e['BRAM_18K']:,.0f} | {e['URAM']:,.0f} | {u['cycles_per_frame']:,.1f} |")
+                         f"{e['BRAM_18K']:,.0f} | {e['URAM']:,.0f} | "
+                         + (f"{u['cycles_per_frame']:,.1f} |" if u.get("cycles_per_frame") is not None
+                            else "stalls (branches that rejoin need sized FIFOs) |"))
         lines += ["", "LUT/BRAM/URAM: FINN's estimates of the FIFOs alone."]
     return lines
 

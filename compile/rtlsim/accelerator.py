@@ -27,7 +27,7 @@ import numpy as np
 
 from ..config import BuildConfig
 from ..inputview import polyphase_view
-from .sim import RunResult, Simulator
+from .sim import RunResult, SimulationError, Simulator
 from .stitch import FifoSite, fifo_resources, stitched_model
 
 LABEL = "RTL simulation: logic only, no DMA shell, no timing closure"
@@ -182,12 +182,18 @@ def _size_fifos(cfg, model, work, tag, x, golden, deep, sites, deep_res, ready_p
     part, period = cfg.board.part, cfg.clock_period_ns
     target = deep_res.cycles_per_frame()
     shallow, _ = stitched_model(model, part, period, work / f"shallow{tag}" / "gen", None)
-    sim, res_shallow = _run(shallow, work / f"shallow{tag}", cfg, x, golden, "FIFOs unsized (InsertFIFO's depths)",
-                            log, dsp)
+    stall = None
+    try:
+        sim, res_shallow = _run(shallow, work / f"shallow{tag}", cfg, x, golden,
+                                "FIFOs unsized (InsertFIFO's depths)", log, dsp)
+    except SimulationError as e:  # branches that rejoin: the short one's FIFOs must hold the long one's delay
+        stall, res_shallow = str(e).splitlines()[0], None
+        log(f"[rtlsim] FIFOs unsized (InsertFIFO's depths): {stall}; as expected where branches rejoin "
+            "(a residual add, a concatenation), sizing from the one-frame-deep run")
     chosen, res = shallow, res_shallow
     depths = {sites[n.name]: _depth(n) for n in _fifos(shallow)}
     method = "InsertFIFO's depths: they already keep the one-frame-deep design's rate"
-    if res_shallow.cycles_per_frame() > target * 1.001:
+    if res_shallow is None or res_shallow.cycles_per_frame() > target * 1.001:
         method = "each FIFO's maximum occupancy in the one-frame-deep design, at least 2"
         depths = {sites[name]: max(2, int(c)) for name, c in deep_res.fifo_maxcount.items()}
         for attempt in range(3):
@@ -212,7 +218,8 @@ def _size_fifos(cfg, model, work, tag, x, golden, deep, sites, deep_res, ready_p
         "estimate_initial": fifo_resources(deep, part),
         "unsized": {"depths": {sites[n.name].label(): _depth(n) for n in _fifos(shallow)},
                     "estimate": fifo_resources(shallow, part),
-                    "cycles_per_frame": res_shallow.cycles_per_frame()},
+                    "cycles_per_frame": None if res_shallow is None else res_shallow.cycles_per_frame(),
+                    "stalls": stall},
         "cycles_per_frame_sized": res.cycles_per_frame(),
         "cycles_per_frame_initial": target,
         "backpressure_check": {"ready_prob": ready_prob, "seed": seed, "bit_exact": True},
