@@ -20,7 +20,6 @@ def _fork_join(codegen, *, channels, pe, length, copies, idt, thresholds=None):
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.util.basic import qonnx_make_model
 
@@ -57,12 +56,17 @@ def _fork_join(codegen, *, channels, pe, length, copies, idt, thresholds=None):
         m.set_tensor_datatype("thr", DataType[idt])
         m.set_tensor_datatype("t1", DataType[types[1]])
     m = m.transform(InsertFIFO(create_shallow_fifos=True)).transform(SpecializeLayers(PART))
-    m = m.transform(GiveUniqueNodeNames())
-    codegen.mkdir(parents=True)
+    return _generate_hdl(m.transform(GiveUniqueNodeNames()), codegen)
+
+
+def _generate_hdl(m, codegen):
+    """Every node's HDL, each in a folder of its own under `codegen`."""
+    from qonnx.custom_op.registry import getCustomOp
+
     for node in m.graph.node:
         inst = getCustomOp(node)
         d = codegen / node.name
-        d.mkdir()
+        d.mkdir(parents=True)
         inst.set_nodeattr("code_gen_dir_ipgen", str(d))
         inst.generate_hdl(m, PART, 5.0)
     return m
@@ -135,7 +139,6 @@ def test_residual_add_of_two_streams_is_ours_and_bit_exact(tmp_path):
     from onnx import TensorProto, helper
     from qonnx.core.datatype import DataType
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.general import GiveUniqueNodeNames
     from qonnx.util.basic import gen_finn_dt_tensor, qonnx_make_model
 
@@ -167,20 +170,15 @@ def test_residual_add_of_two_streams_is_ours_and_bit_exact(tmp_path):
     m = ModelWrapper(qonnx_make_model(helper.make_graph(
         nodes, "residual", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], value_info=vi)))
-    for t, dt in (("x", "INT4"), ("b0", "INT4"), ("b1", "INT4"), ("t1", "UINT2"), ("y", "INT5"), ("thr", "INT4")):
-        m.set_tensor_datatype(t, DataType[dt]) if t != "thr" else None
+    for t, dt in (("x", "INT4"), ("b0", "INT4"), ("b1", "INT4"), ("t1", "UINT2"), ("y", "INT5")):
+        m.set_tensor_datatype(t, DataType[dt])
     m.set_initializer("thr", thr.astype(np.float32))
     m.set_tensor_datatype("thr", DataType["INT4"])
     m = m.transform(InsertFIFO(create_shallow_fifos=True)).transform(SpecializeLayers(PART))
     assert "ElementwiseAdd_hls" in [n.op_type for n in m.graph.node]  # finn-plus's choice off Versal
     m = specialize_elementwise_add(m, PART).transform(GiveUniqueNodeNames())
     assert "ElementwiseAdd_rtl" in [n.op_type for n in m.graph.node]
-    for node in m.graph.node:
-        inst = getCustomOp(node)
-        d = tmp_path / "codegen" / node.name
-        d.mkdir(parents=True)
-        inst.set_nodeattr("code_gen_dir_ipgen", str(d))
-        inst.generate_hdl(m, PART, 5.0)
+    _generate_hdl(m, tmp_path / "codegen")
     sim = Simulator.build(m, None, tmp_path / "sim", get_settings().finn_rtllib)
     frames = 3
     np.random.seed(5)

@@ -16,7 +16,7 @@ from finn.custom_op.fpgadataflow.elementwise_binary import ElementwiseAdd
 from finn.custom_op.fpgadataflow.rtl.elementwise_binary_rtl import ElementwiseAdd_rtl as FinnElementwiseAdd_rtl
 from finn.util.basic import is_versal
 
-from .template_rtl import HDL_DIR, TemplateRTL, passthrough_stream_values
+from .template_rtl import HDL_DIR, TemplateRTL, passthrough_stream_values, retype_as_rtl
 
 VARIANT_ATTR = "rtl_variant"  # which datapath generate_hdl produced ("" before code generation)
 VARIANT_FINN = "finn"
@@ -50,10 +50,7 @@ def specialize_elementwise_add(model, fpgapart: str, requested: str | None = Non
     for node in model.graph.node:
         if node.op_type != "ElementwiseAdd_hls" or unsupported_reason(getCustomOp(node)) is not None:
             continue
-        node.op_type, node.domain = "ElementwiseAdd_rtl", "finn.custom_op.fpgadataflow.rtl"
-        keep = getCustomOp(node).get_nodeattr_types()
-        for a in [a for a in node.attribute if a.name not in keep]:  # HLS-only attributes
-            node.attribute.remove(a)
+        retype_as_rtl(node, "ElementwiseAdd_rtl")
     return model
 
 

@@ -23,6 +23,17 @@ def passthrough_stream_values(data_bits: int) -> dict:
     }
 
 
+def retype_as_rtl(node, op_type: str) -> None:
+    """Make an HLS-specialised node our RTL op `op_type` in place (after finn-plus's SpecializeLayers chose
+    HLS for it), dropping the attributes only the HLS variant has."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    node.op_type, node.domain = op_type, "finn.custom_op.fpgadataflow.rtl"
+    keep = getCustomOp(node).get_nodeattr_types()
+    for a in [a for a in node.attribute if a.name not in keep]:
+        node.attribute.remove(a)
+
+
 class TemplateRTL:
     """Mixin for an RTLBackend op: CORE (hdl/ file name), WRAPPER_TEMPLATE, and get_template_values()
     (placeholder -> value, TOP_MODULE_NAME among them) make its generate_hdl and file lists."""

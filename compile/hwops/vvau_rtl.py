@@ -30,7 +30,7 @@ from finn.custom_op.fpgadataflow.rtl.vectorvectoractivation_rtl import VVAU_rtl 
 from finn.util.basic import is_versal
 from finn.util.data_packing import pack_innermost_dim_as_hex_string
 
-from .template_rtl import AXI_BYTE, HDL_DIR
+from .template_rtl import AXI_BYTE, HDL_DIR, retype_as_rtl
 
 CORE_FILES = ("vvau_core.sv",)
 ROM_FILE = "vvau_weight_rom.sv"
@@ -83,10 +83,7 @@ def specialize_vvau(model, fpgapart: str, requested: str | None = None):
                 raise UnsupportedVVAU(f"{node.name}: the RTL VVAU for {fpgapart} does not implement {reason}; "
                                       "set the impl style of VVAU to 'hls' (needs Vitis HLS)")
             continue
-        node.op_type, node.domain = "VVAU_rtl", "finn.custom_op.fpgadataflow.rtl"
-        keep = getCustomOp(node).get_nodeattr_types()
-        for a in [a for a in node.attribute if a.name not in keep]:  # HLS-only attributes
-            node.attribute.remove(a)
+        retype_as_rtl(node, "VVAU_rtl")
     return model
 
 
