@@ -77,35 +77,25 @@ class RequantizeReport:
         return asdict(self)
 
 
-def _graph_maps(model):
-    producers = {o: n for n in model.graph.node for o in n.output}
-    consumers: dict[str, list] = {}
-    for n in model.graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    return producers, consumers
-
-
 def _data_inputs(node) -> list[str]:
     return list(node.input) if node.op_type == "Concat" else list(node.input[:1])
 
 
-def float_roots(model, tensor: str, producers) -> tuple[list[str], list] | None:
+def float_roots(model, tensor: str) -> tuple[list[str], list] | None:
     """The value-producing tensors behind `tensor` (walking up through pass-through operators) and the
     pass-through nodes on the way, or None if it is already quantized (a Quant node or the graph input's
     quantizer reached on every path)."""
     roots, path, quantized = [], [], True
-    inits = {t.name for t in model.graph.initializer}
 
     def walk(name: str) -> None:
         nonlocal quantized
-        node = producers.get(name)
+        node = model.find_producer(name)
         if node is not None and node.op_type == "Quant":
             return
         if node is not None and node.op_type in PASS_THROUGH:
             path.append(node)
             for i in _data_inputs(node):
-                if i not in inits:
+                if model.get_initializer(i) is None:
                     walk(i)
             return
         quantized = False
@@ -117,17 +107,16 @@ def float_roots(model, tensor: str, producers) -> tuple[list[str], list] | None:
 
 
 def find_float_inputs(model) -> list[tuple[list[str], list[str], list]]:
-    """Groups (root tensors, layers, pass-through nodes) that need one shared quantizer: a layer's roots,
-    merged with every other layer's that shares a root or a concatenation with it."""
-    producers, _ = _graph_maps(model)
+    """Groups (root tensors, layer names, the nodes between them: pass-through nodes and the layers) that need
+    one shared quantizer: a layer's roots, merged with every other layer's that shares a root with it."""
     groups: list[tuple[set, list, list]] = []
     for node in model.graph.node:
         if node.op_type not in LAYERS:
             continue
-        found = float_roots(model, node.input[0], producers)
+        found = float_roots(model, node.input[0])
         if found is None:
             continue
-        roots, path = set(found[0]), list(found[1])
+        roots, path = set(found[0]), [*found[1], node]
         layers = [node.name or node.output[0]]
         for g in [g for g in groups if g[0] & roots]:
             groups.remove(g)
@@ -174,7 +163,6 @@ def insert_quantizers(model, groups, ranges: dict, bits: int) -> list[Requantize
     code), rewired into the group's paths only."""
     from onnx import helper, numpy_helper
 
-    _, consumers = _graph_maps(model)
     inserted = []
     for roots, layers, path in groups:
         lo = min(ranges[t][0] for t in roots)
@@ -186,7 +174,7 @@ def insert_quantizers(model, groups, ranges: dict, bits: int) -> list[Requantize
             raise RequantizeError(f"activation(s) {', '.join(roots)} before {layers[0]} are constant "
                                   f"({lo:g}..{hi:g}) on the calibration frames: no scale can be calibrated")
         scale = magnitude / top
-        on_path = {id(n) for n in path} | {id(n) for n in model.graph.node if (n.name or n.output[0]) in layers}
+        on_path = {id(n) for n in path}
         tag = f"requant{len(inserted)}"
         model.graph.initializer.extend([
             numpy_helper.from_array(np.array(scale, np.float32), f"{tag}_scale"),
@@ -197,7 +185,7 @@ def insert_quantizers(model, groups, ranges: dict, bits: int) -> list[Requantize
             quant = helper.make_node("Quant", [root, f"{tag}_scale", f"{tag}_zeropt", f"{tag}_bits"], [out],
                                      name=f"{tag}_{k}", domain="qonnx.custom_op.general",
                                      signed=int(signed), narrow=0, rounding_mode="ROUND")
-            for c in consumers.get(root, []):
+            for c in model.find_consumers(root) or []:
                 if id(c) in on_path:
                     for j, name in enumerate(c.input):
                         if name == root and (j == 0 or c.op_type == "Concat"):

@@ -16,7 +16,7 @@ from finn.custom_op.fpgadataflow.elementwise_binary import ElementwiseAdd
 from finn.custom_op.fpgadataflow.rtl.elementwise_binary_rtl import ElementwiseAdd_rtl as FinnElementwiseAdd_rtl
 from finn.util.basic import is_versal
 
-from .template_rtl import HDL_DIR, TemplateRTL, passthrough_stream_values, retype_as_rtl
+from .template_rtl import HDL_DIR, TemplateRTL, output_stream_values, retype_as_rtl
 
 VARIANT_ATTR = "rtl_variant"  # which datapath generate_hdl produced ("" before code generation)
 VARIANT_FINN = "finn"
@@ -84,8 +84,7 @@ class ElementwiseAdd_rtl(TemplateRTL, FinnElementwiseAdd_rtl):
             "OUT_BITS": out.bitwidth(),
             "IN0_STREAM_BITS": self.get_instream_width_padded(0),
             "IN1_STREAM_BITS": self.get_instream_width_padded(1),
-            "OUT_STREAM_BITS": passthrough_stream_values(pe * out.bitwidth())["OUT_STREAM_BITS"],
-            "OUT_TDATA": passthrough_stream_values(pe * out.bitwidth())["OUT_TDATA"],
+            **output_stream_values(pe * out.bitwidth()),
         }
 
     def generate_hdl(self, model, fpgapart, clk):

@@ -16,7 +16,7 @@ from qonnx.core.datatype import DataType
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import TemplateRTL, passthrough_stream_values
+from .template_rtl import GenericExecRTL, TemplateRTL, passthrough_stream_values
 
 #: LUT estimate per element bit of a beat: one comparator (carry chain) and one 2:1 select
 LUTS_PER_ELEM_BIT = 2
@@ -104,17 +104,12 @@ class StreamingGlobalMaxPool(HWCustomOp):
         return 0
 
 
-class StreamingGlobalMaxPool_rtl(TemplateRTL, StreamingGlobalMaxPool, RTLBackend):
+class StreamingGlobalMaxPool_rtl(GenericExecRTL, TemplateRTL, StreamingGlobalMaxPool, RTLBackend):
     """StreamingGlobalMaxPool from hdl/global_max_pool.sv (the Python model above runs it otherwise)."""
 
+    GENERIC = StreamingGlobalMaxPool
     CORE = "global_max_pool.sv"
     WRAPPER_TEMPLATE = "global_max_pool_template_wrapper.v"
-
-    def get_nodeattr_types(self):
-        attrs = {}
-        attrs.update(StreamingGlobalMaxPool.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
 
     def get_template_values(self) -> dict:
         idt = self.get_input_datatype()
@@ -131,9 +126,3 @@ class StreamingGlobalMaxPool_rtl(TemplateRTL, StreamingGlobalMaxPool, RTLBackend
             "POSITIONS": self.positions(),
             **passthrough_stream_values(pe * bits),
         }
-
-    def execute_node(self, context, graph):
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            StreamingGlobalMaxPool.execute_node(self, context, graph)

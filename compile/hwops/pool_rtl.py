@@ -16,7 +16,7 @@ import numpy as np
 from finn.custom_op.fpgadataflow.pool import Pool
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import TemplateRTL, passthrough_stream_values
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_stream_values
 
 SUPPORTED_FUNCTIONS = ("MaxPool",)
 
@@ -35,17 +35,13 @@ def rtl_supports(function: str, idt) -> bool:
     return function in SUPPORTED_FUNCTIONS and idt.is_integer()
 
 
-class Pool_rtl(TemplateRTL, Pool, RTLBackend):
-    """FINN's Pool with Function MaxPool in RTL (our own: finn-plus ships Pool only as HLS)."""
+class Pool_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, Pool, RTLBackend):
+    """FINN's Pool with Function MaxPool in RTL (our own: finn-plus ships Pool only as HLS); registers only:
+    one running maximum and one output beat."""
 
+    GENERIC = Pool
     CORE = "pool_rtl.sv"
     WRAPPER_TEMPLATE = "pool_rtl_template_wrapper.v"
-
-    def get_nodeattr_types(self):
-        attrs = {}
-        attrs.update(Pool.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
 
     def check_supported(self) -> None:
         fxn, idt = self.get_nodeattr("Function"), self.get_input_datatype()
@@ -71,21 +67,6 @@ class Pool_rtl(TemplateRTL, Pool, RTLBackend):
             **passthrough_stream_values(pe * bits),
         }
 
-    def execute_node(self, context, graph):
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            Pool.execute_node(self, context, graph)
-
     def lut_estimation(self, fpgapart):
         bits = self.get_nodeattr("PE") * self.get_input_datatype().bitwidth()
         return LUTS_PER_ELEM_BIT * bits + LUTS_CONTROL
-
-    def bram_estimation(self, fpgapart):
-        return 0  # registers only: one running maximum and one output beat
-
-    def uram_estimation(self, fpgapart):
-        return 0
-
-    def dsp_estimation(self, fpgapart):
-        return 0

@@ -14,7 +14,7 @@ from finn.custom_op.fpgadataflow.concat import StreamingConcat
 from finn.custom_op.fpgadataflow.duplicatestreams import DuplicateStreams
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import AXI_BYTE, TemplateRTL
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, output_stream_values, padded_stream_bits
 
 #: LUT estimate of the fork's handshake: one `taken` register and its next-state logic per output
 LUTS_PER_FORK_OUTPUT = 2
@@ -22,10 +22,6 @@ LUTS_PER_FORK_OUTPUT = 2
 MUX_INPUTS_PER_LUT = 4
 #: LUT estimate of the join's input and beat counters and the handshake logic
 LUTS_JOIN_CONTROL = 12
-
-
-def _padded(bits: int) -> int:
-    return -(-bits // AXI_BYTE) * AXI_BYTE
 
 
 def _stream_ports(inputs: list[tuple[str, int]], outputs: list[tuple[str, int]]) -> str:
@@ -39,34 +35,7 @@ def _stream_ports(inputs: list[tuple[str, int]], outputs: list[tuple[str, int]])
     return "\n".join(lines)
 
 
-class _RTLExec:
-    """Python execution of the generic op unless the node simulates its RTL."""
-
-    GENERIC: type = object
-
-    def get_nodeattr_types(self):
-        attrs = {}
-        attrs.update(self.GENERIC.get_nodeattr_types(self))
-        attrs.update(RTLBackend.get_nodeattr_types(self))
-        return attrs
-
-    def execute_node(self, context, graph):
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            RTLBackend.execute_node(self, context, graph)
-        else:
-            self.GENERIC.execute_node(self, context, graph)
-
-    def bram_estimation(self, fpgapart):
-        return 0  # registers only
-
-    def uram_estimation(self, fpgapart):
-        return 0
-
-    def dsp_estimation(self, fpgapart):
-        return 0
-
-
-class DuplicateStreams_rtl(_RTLExec, TemplateRTL, DuplicateStreams, RTLBackend):
+class DuplicateStreams_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, DuplicateStreams, RTLBackend):
     """FINN's DuplicateStreams in RTL (our own: finn-plus ships it only as HLS)."""
 
     GENERIC = DuplicateStreams
@@ -93,7 +62,7 @@ class DuplicateStreams_rtl(_RTLExec, TemplateRTL, DuplicateStreams, RTLBackend):
         return LUTS_PER_FORK_OUTPUT * self.get_num_output_streams()
 
 
-class StreamingConcat_rtl(_RTLExec, TemplateRTL, StreamingConcat, RTLBackend):
+class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingConcat, RTLBackend):
     """FINN's StreamingConcat in RTL (our own: finn-plus ships it only as HLS)."""
 
     GENERIC = StreamingConcat
@@ -123,7 +92,6 @@ class StreamingConcat_rtl(_RTLExec, TemplateRTL, StreamingConcat, RTLBackend):
             body.append(f"\tassign\tidata[{i}] = {{{', '.join(elems)}}};\n\tassign\tivalid[{i}] = {name}_TVALID;"
                         f"\n\tassign\t{name}_TREADY = iready[{i}];")
         beat = simd * obits
-        pad = _padded(beat) - beat
         return {
             "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
             "N": n,
@@ -132,9 +100,9 @@ class StreamingConcat_rtl(_RTLExec, TemplateRTL, StreamingConcat, RTLBackend):
             "BEATS": "{" + ", ".join(f"32'd{c // simd}" for c in reversed(self.get_nodeattr("ChannelsPerStream"))) + "}",
             "BUSIF": ":".join([*ins, "out0_V"]),
             "PORTS": _stream_ports([(name, self.get_instream_width_padded(i)) for i, name in enumerate(ins)],
-                                   [("out0_V", _padded(beat))]),
+                                   [("out0_V", padded_stream_bits(beat))]),
             "BODY": "\n".join(body),
-            "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+            **output_stream_values(beat),
         }
 
     def lut_estimation(self, fpgapart):

@@ -11,16 +11,25 @@ HDL_DIR = Path(__file__).resolve().parent / "hdl"
 AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
 
 
+def padded_stream_bits(data_bits: int) -> int:
+    """TDATA width of a stream carrying `data_bits` bits per beat."""
+    return int(roundup_to_integer_multiple(data_bits, AXI_BYTE))
+
+
+def output_stream_values(data_bits: int) -> dict:
+    """Template values of an output stream whose wrapper computes `data_bits` bits of `odata` per beat:
+    its padded width and its TDATA, the padding zeros."""
+    pad = padded_stream_bits(data_bits) - data_bits
+    return {
+        "OUT_STREAM_BITS": padded_stream_bits(data_bits),
+        "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
+    }
+
+
 def passthrough_stream_values(data_bits: int) -> dict:
     """Template values of a layer whose output word is as wide as its input word (PE elements of the
     input type, as the pools'): both streams padded to whole bytes, the output's padding zeros."""
-    stream_bits = int(roundup_to_integer_multiple(data_bits, AXI_BYTE))
-    pad = stream_bits - data_bits
-    return {
-        "IN_STREAM_BITS": stream_bits,
-        "OUT_STREAM_BITS": stream_bits,
-        "OUT_TDATA": f"{{{{{pad}{{1'b0}}}}, odata}}" if pad else "odata",
-    }
+    return {"IN_STREAM_BITS": padded_stream_bits(data_bits), **output_stream_values(data_bits)}
 
 
 def retype_as_rtl(node, op_type: str) -> None:
@@ -32,6 +41,42 @@ def retype_as_rtl(node, op_type: str) -> None:
     keep = getCustomOp(node).get_nodeattr_types()
     for a in [a for a in node.attribute if a.name not in keep]:
         node.attribute.remove(a)
+
+
+class GenericExecRTL:
+    """Mixin for an RTL backend of ours: its attributes are the generic op's (GENERIC) and RTLBackend's, and it
+    executes as the generic op's Python model unless the node is in rtlsim mode."""
+
+    GENERIC: type = object
+
+    def get_nodeattr_types(self):
+        from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
+
+        attrs = {}
+        attrs.update(self.GENERIC.get_nodeattr_types(self))
+        attrs.update(RTLBackend.get_nodeattr_types(self))
+        return attrs
+
+    def execute_node(self, context, graph):
+        from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
+
+        if self.get_nodeattr("exec_mode") == "rtlsim":
+            RTLBackend.execute_node(self, context, graph)
+        else:
+            self.GENERIC.execute_node(self, context, graph)
+
+
+class RegistersOnly:
+    """Estimates of one of our RTL layers built from registers and LUTs only."""
+
+    def bram_estimation(self, fpgapart):
+        return 0
+
+    def uram_estimation(self, fpgapart):
+        return 0
+
+    def dsp_estimation(self, fpgapart):
+        return 0
 
 
 class TemplateRTL:
