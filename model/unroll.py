@@ -1,0 +1,111 @@
+"""Unroll a trained `ours` run to P samples per clock, exactly (model/nets/unrolled.py), as a run-like folder.
+
+    python -m model.unroll runs/ours --polyphase 8 --out runs/ours-unrolled8
+
+Reads the run's recipe and final checkpoint; writes to --out what compile/ and driver/ read from a run folder:
+model.onnx (verified against PyTorch), io.json, export.json, cost.json, and metrics.json / predictions.npz
+from evaluating the unrolled network on the run's own test split; plus unroll.json: how its top-1 and
+logits compare with the trained network's on every test frame, and the cost before and after.
+
+Exit status: 0 done, 2 a run that cannot be unrolled or an unrolled network that differs from it (one line
+on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+UNROLL_FORMAT = "amc-fpga-unroll/1"
+
+
+def unroll_run(run_dir: Path, polyphase: int, out: Path, progress: bool = True) -> dict:
+    """Unroll the final network of `run_dir`, export, evaluate and cost it into `out`; return unroll.json."""
+    from model.config import load_recipe
+    from model.cost import inference_cost_report, write_cost_json
+    from model.export import export_qonnx_model, io_description, verify_export, write_io_json
+    from model.metrics import compute_metrics, top1
+    from model.nets.ours import Ours
+    from model.nets.unrolled import UnrolledOurs
+    from model.pipeline import RunContext, RunFolder, verification_frames
+    from model.train import predict, run_environment
+
+    run = RunFolder(run_dir)
+    if not run.recipe.exists() or not run.final.exists():
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (needs recipe.yaml and checkpoints/final.pt)")
+    ctx = RunContext(load_recipe(run.recipe), run, progress=progress)
+    trained = ctx.trained_net()
+    if not isinstance(trained, Ours):
+        raise ValueError(f"{run_dir}: unrolling knows `ours` networks, this run trained {ctx.recipe.net.name!r}")
+    unrolled = UnrolledOurs(trained, polyphase).eval()
+
+    data = ctx.data()
+    batch = ctx.recipe.train.batch_size
+    ref = predict(trained, data.cache, data.test, batch, torch.device("cpu"), progress=progress, desc="trained, test split")
+    got = predict(unrolled, data.cache, data.test, batch, torch.device("cpu"), progress=progress, desc="unrolled, test split")
+    agreement = float(np.mean(top1(ref) == top1(got)))
+    max_diff = float(np.abs(ref - got).max())
+    if agreement < 1.0:
+        raise ValueError(f"unrolled network disagrees with the trained one on {np.sum(top1(ref) != top1(got))} "
+                         f"test frames (max |logit difference| {max_diff:.3g}): a bug in model/nets/unrolled.py")
+
+    out.mkdir(parents=True, exist_ok=True)
+    onnx = export_qonnx_model(unrolled, out / "model.onnx")
+    check = verify_export(unrolled, onnx, verification_frames(data, ctx.recipe.export.verify_frames))
+    (out / "export.json").write_text(json.dumps({"verification": check}, indent=2) + "\n")
+    write_io_json(io_description(onnx, ctx.recipe.net.name, data.describe()), out / "io.json")
+    cost = inference_cost_report(onnx)
+    write_cost_json(cost, out / "cost.json")
+
+    labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
+    metrics = compute_metrics(top1(got), labels, snr)
+    metrics.update(data=data.describe(), checkpoint=str(run.final), environment=run_environment(),
+                   note=f"the network of {run_dir} unrolled to {polyphase} samples per clock (model.unroll)")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
+                        predicted=top1(got).astype(np.uint8), logits=got.astype(np.float32))
+    shutil.copy(run.recipe, out / "recipe.yaml")
+
+    before = inference_cost_report(run.onnx) if run.onnx.exists() else None
+    report = {
+        "format": UNROLL_FORMAT, "source_run": str(run_dir), "polyphase": polyphase,
+        "test_frames": int(len(data.test)), "top1_agreement": agreement, "max_abs_logit_diff": max_diff,
+        "accuracy": metrics["accuracy"],
+        "cost": {"bit_ops": cost.total_bops, "bit_mem": cost.total_mem_w_bits, "score": cost.score},
+        "source_cost": None if before is None else
+        {"bit_ops": before.total_bops, "bit_mem": before.total_mem_w_bits, "score": before.score},
+    }
+    (out / "unroll.json").write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run", type=Path, help="a finished run folder of an `ours` recipe with polyphase 1")
+    ap.add_argument("--polyphase", type=int, required=True, help="samples per clock (a power of two)")
+    ap.add_argument("--out", type=Path, required=True, help="folder to write (run-folder layout)")
+    ap.add_argument("--json", action="store_true", help="print unroll.json")
+    a = ap.parse_args(argv)
+    try:
+        report = unroll_run(a.run, a.polyphase, a.out, progress=not a.json)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"model.unroll: {exc}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(report, indent=2))
+    else:
+        src = report["source_cost"]
+        print(f"[unroll] {a.out}: {report['polyphase']} samples per clock, top-1 as the trained network on "
+              f"{report['test_frames']} of {report['test_frames']} test frames; accuracy {report['accuracy']:.4f}; "
+              f"score {report['cost']['score']:.6f}" + (f" (trained: {src['score']:.6f})" if src else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
