@@ -1,8 +1,9 @@
 """Unroll a trained `ours` run to P samples per clock, exactly (model/nets/unrolled.py), as a run-like folder.
 
     python -m model.unroll runs/ours --polyphase 8 --out runs/ours-unrolled8
+    python -m model.unroll RUN --checkpoint RUN/compress/01_magnitude/step_02/accepted.pt --polyphase 8 --out DIR
 
-Reads the run's recipe and final checkpoint; writes to --out what compile/ and driver/ read from a run folder:
+Reads the run's recipe and final checkpoint (or --checkpoint: e.g. one rung of a compression ladder); writes to --out what compile/ and driver/ read from a run folder:
 model.onnx (verified against PyTorch), io.json, export.json, cost.json, and metrics.json / predictions.npz
 from evaluating the unrolled network on the run's own test split; plus unroll.json: how its top-1 and
 logits compare with the trained network's on every test frame, and the cost before and after.
@@ -17,6 +18,7 @@ import argparse
 import json
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,9 @@ import torch
 UNROLL_FORMAT = "amc-fpga-unroll/1"
 
 
-def unroll_run(run_dir: Path, polyphase: int, out: Path, progress: bool = True) -> dict:
-    """Unroll the final network of `run_dir`, export, evaluate and cost it into `out`; return unroll.json."""
+def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None = None, progress: bool = True) -> dict:
+    """Unroll the final network of `run_dir` (or `checkpoint`), export, evaluate and cost it into `out`;
+    return unroll.json."""
     from model.config import load_recipe
     from model.cost import inference_cost_report, write_cost_json
     from model.export import export_qonnx_model, io_description, verify_export, write_io_json
@@ -35,12 +38,14 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, progress: bool = True) 
     from model.nets.unrolled import UnrolledOurs
     from model.pipeline import RunContext, RunFolder, verification_frames
     from model.train import predict, run_environment
+    from model.trained import load_trained
 
     run = RunFolder(run_dir)
-    if not run.recipe.exists() or not run.final.exists():
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (needs recipe.yaml and checkpoints/final.pt)")
+    checkpoint = checkpoint or run.final
+    if not run.recipe.exists() or not checkpoint.exists():
+        raise FileNotFoundError(f"{run_dir}: not a finished run folder (needs recipe.yaml and {checkpoint})")
     ctx = RunContext(load_recipe(run.recipe), run, progress=progress)
-    trained = ctx.trained_net()
+    trained = load_trained(checkpoint)
     if not isinstance(trained, Ours):
         raise ValueError(f"{run_dir}: unrolling knows `ours` networks, this run trained {ctx.recipe.net.name!r}")
     unrolled = UnrolledOurs(trained, polyphase).eval()
@@ -65,21 +70,21 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, progress: bool = True) 
 
     labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
     metrics = compute_metrics(top1(got), labels, snr)
-    metrics.update(data=data.describe(), checkpoint=str(run.final), environment=run_environment(),
-                   note=f"the network of {run_dir} unrolled to {polyphase} samples per clock (model.unroll)")
+    metrics.update(data=data.describe(), checkpoint=str(checkpoint), environment=run_environment(),
+                   note=f"the network of {checkpoint} unrolled to {polyphase} samples per clock (model.unroll)")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
                         predicted=top1(got).astype(np.uint8), logits=got.astype(np.float32))
     shutil.copy(run.recipe, out / "recipe.yaml")
 
-    before = inference_cost_report(run.onnx) if run.onnx.exists() else None
+    with tempfile.TemporaryDirectory() as tmp:  # the trained network's own cost, whichever checkpoint
+        before = inference_cost_report(export_qonnx_model(trained, Path(tmp) / "trained.onnx"))
     report = {
-        "format": UNROLL_FORMAT, "source_run": str(run_dir), "polyphase": polyphase,
+        "format": UNROLL_FORMAT, "source_run": str(run_dir), "checkpoint": str(checkpoint), "polyphase": polyphase,
         "test_frames": int(len(data.test)), "top1_agreement": agreement, "max_abs_logit_diff": max_diff,
         "accuracy": metrics["accuracy"],
         "cost": {"bit_ops": cost.total_bops, "bit_mem": cost.total_mem_w_bits, "score": cost.score},
-        "source_cost": None if before is None else
-        {"bit_ops": before.total_bops, "bit_mem": before.total_mem_w_bits, "score": before.score},
+        "source_cost": {"bit_ops": before.total_bops, "bit_mem": before.total_mem_w_bits, "score": before.score},
     }
     (out / "unroll.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -88,12 +93,13 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, progress: bool = True) 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a finished run folder of an `ours` recipe with polyphase 1")
+    ap.add_argument("--checkpoint", type=Path, help="a checkpoint of that run (default: its final model)")
     ap.add_argument("--polyphase", type=int, required=True, help="samples per clock (a power of two)")
     ap.add_argument("--out", type=Path, required=True, help="folder to write (run-folder layout)")
     ap.add_argument("--json", action="store_true", help="print unroll.json")
     a = ap.parse_args(argv)
     try:
-        report = unroll_run(a.run, a.polyphase, a.out, progress=not a.json)
+        report = unroll_run(a.run, a.polyphase, a.out, a.checkpoint, progress=not a.json)
     except (FileNotFoundError, ValueError) as exc:
         print(f"model.unroll: {exc}", file=sys.stderr)
         return 2
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         src = report["source_cost"]
         print(f"[unroll] {a.out}: {report['polyphase']} samples per clock, top-1 as the trained network on "
               f"{report['test_frames']} of {report['test_frames']} test frames; accuracy {report['accuracy']:.4f}; "
-              f"score {report['cost']['score']:.6f}" + (f" (trained: {src['score']:.6f})" if src else ""))
+              f"score {report['cost']['score']:.6f} (trained: {src['score']:.6f})")
     return 0
 
 
