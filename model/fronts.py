@@ -134,8 +134,8 @@ def format_fronts_table(rows: list[dict]) -> str:
     lines.append(f"Test accuracy on {'; '.join(data)} data; protocol {', '.join(protocols) or '(none)'}; "
                  "sd is the sample standard deviation over the seeds listed (none for one seed).")
     recipes = sorted({r["recipe"] for r in rows})
-    if len(recipes) == 2:
-        for mine, other in (recipes, recipes[::-1]):
+    for mine in recipes:  # every recipe against every other
+        for other in (o for o in recipes if o != mine):
             lines += ["", f"`{mine}` against `{other}` at equal accuracy (means over seeds; `{other}`'s front "
                       "interpolated log-linearly between its rungs; - where its front does not reach that accuracy):",
                       "", f"| {mine} rung | accuracy | score | {other}'s score there | ratio |", "|---|---|---|---|---|"]
