@@ -41,9 +41,11 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     from model.trained import load_trained
 
     run = RunFolder(run_dir)
+    if not run.recipe.exists():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (no recipe.yaml); give the folder `make train` wrote")
     checkpoint = checkpoint or run.final
-    if not run.recipe.exists() or not checkpoint.exists():
-        raise FileNotFoundError(f"{run_dir}: not a finished run folder (needs recipe.yaml and {checkpoint})")
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{checkpoint}: no such checkpoint; finish the run, or name one with --checkpoint")
     ctx = RunContext(load_recipe(run.recipe), run, progress=progress)
     trained = load_trained(checkpoint)
     if not isinstance(trained, Ours):

@@ -41,7 +41,8 @@ class UnrolledOurs(nn.Module):
         super().__init__()
         if trained.polyphase != 1:
             raise ValueError(f"unroll a one-sample-per-clock `ours` (polyphase 1), not polyphase {trained.polyphase}")
-        polyphase_strides(polyphase, [_stride(m) for m in trained.features[::6]], FRAME_LEN)  # P divides the decimation
+        depthwise = [m for m in trained.features if isinstance(m, qnn.QuantConv1d) and m.groups > 1]
+        polyphase_strides(polyphase, [_stride(m) for m in depthwise], FRAME_LEN)  # P divides the decimation
         self.polyphase = polyphase
         self.input_quant = trained.input_quant
         layers: list[nn.Module] = []
