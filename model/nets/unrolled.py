@@ -52,13 +52,15 @@ class UnrolledOurs(nn.Module):
                 layers.append(module)
             elif isinstance(module, qnn.QuantConv1d) and module.groups > 1:
                 layers.append(unroll_depthwise(module, phases))
-                phases //= module.stride[0]
+                phases //= _stride(module)
             elif isinstance(module, qnn.QuantConv1d):
                 layers.append(unroll_pointwise(module, phases))
             elif isinstance(module, nn.BatchNorm1d):
                 layers.append(repeat_batchnorm(module, phases))
-            else:  # per-tensor activation quantizers: the same module at every phase
+            elif isinstance(module, qnn.QuantReLU):  # per-tensor: the same module at every phase
                 layers.append(module)
+            else:
+                raise ValueError(f"unrolling does not know {type(module).__name__} in {type(trained).__name__}")
         self.features = nn.Sequential(*layers)
         self.pool, self.flatten, self.classifier = trained.pool, trained.flatten, trained.classifier
 
