@@ -166,6 +166,8 @@ def validate_folding(model) -> list[str]:
             need("SIMD", int(np.prod(inst.get_nodeattr("Kernel"))))
             if int(inst.get_nodeattr("SIMD")) > 1 and int(inst.get_nodeattr("PE")) != ch:
                 problems.append(f"{node.name}: SIMD>1 needs PE=Channels ({ch})")
+            elif _depthwise_producer(model, node) is None and int(inst.get_nodeattr("PE")) != ch:
+                problems.append(f"{node.name}: fed by no depthwise window, it needs PE=Channels ({ch})")
         elif b == "Pool":
             need("PE", inst.get_nodeattr("Channels"))
         elif b == "FMPadding":
@@ -236,7 +238,9 @@ def _raw_options(model, node) -> tuple[list, list[dict]]:
         nodes = [swu, node] if swu is not None else [node]
         swu_rtl = swu is not None and swu.op_type.endswith("_rtl")
         opts = []
-        for pe in divisors(ch):
+        # a VVAU fed by anything but a depthwise window reads it in natural (tap, channel) order, which is
+        # its own order only with every channel at once (compile/unrolled_depthwise.py)
+        for pe in divisors(ch) if swu is not None or b == "Pool" else [ch]:
             simds = [1]
             if b == "VVAU" and pe == ch:
                 simds = divisors(int(np.prod(inst.get_nodeattr("Kernel"))))

@@ -324,7 +324,8 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     float elementwise ops are left in the graph: at the output they are the dequantisation tail
     (scale, bias) that runs on the host, beside the input quantizer; in the middle they make
     create_dataflow_partition fail with the node named. A max pool over the whole input becomes our
-    one-pass StreamingGlobalMaxPool (compile/global_pool.py), not a sliding window and Pool."""
+    one-pass StreamingGlobalMaxPool (compile/global_pool.py), not a sliding window and Pool; a depthwise
+    conv unrolled to several samples per step, one VVAU per output phase (compile/unrolled_depthwise.py)."""
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
@@ -353,6 +354,7 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
     from .global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
+    from .unrolled_depthwise import lower_unrolled_depthwise
 
     def when(ops, tr):
         nonlocal model
@@ -360,6 +362,7 @@ def step_convert_to_hw(model, cfg: BuildConfig):
             model = model.transform(tr)
 
     model = infer_global_acc_pool(model)  # GlobalAveragePool: FINN's GlobalAccPool, its 1/N moved on
+    model = lower_unrolled_depthwise(model)  # one VVAU per output phase, not a dense MVAU of zeros
     if cfg.standalone_thresholds:
         when(["MultiThreshold", "Quant"], requant.InferRequantLayer(bitwidth_threshold=9))
         when(["MultiThreshold"], thresholding.InferThresholdingLayer())

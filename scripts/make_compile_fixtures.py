@@ -22,6 +22,9 @@ Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames 
 - tiny_polyphase: model.nets.ours.Ours in miniature (kernels 9/5, channels 4/8) taking 4 I/Q samples per
               step (polyphase=4): the graph starts with the polyphase view (transpose, reshape,
               transpose) that compile/ moves to the host.
+- tiny_unrolled: that miniature at one sample per step (kernels 9/5/3, channels 4/8/8) unrolled to 8
+              (model/nets/unrolled.py): block 2's depthwise conv reads 4 phases into 2 (two VVAUs, a fork
+              and a join, compile/unrolled_depthwise.py), block 3's reads 2 into 1 (one VVAU).
 Full-size (on demand; weights random, fine for estimates, not accuracy):
 - vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
 - dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.
@@ -150,6 +153,15 @@ def tiny_polyphase() -> nn.Module:
     return Ours(kernels=(9, 5), strides=(2, 2), channels=(4, 8), w_bits=4, a_bits=4, polyphase=4)
 
 
+def tiny_unrolled(seed: int) -> nn.Module:
+    sys.path.insert(0, str(ROOT))
+    from model.nets.ours import Ours
+    from model.nets.unrolled import UnrolledOurs
+
+    net = calibrate(Ours(kernels=(9, 5, 3), strides=(2, 2, 2), channels=(4, 8, 8), w_bits=4, a_bits=4), seed)
+    return UnrolledOurs(net, 8).eval()
+
+
 def calibrate(m: nn.Module, seed: int) -> nn.Module:
     """BatchNorm running statistics from random frames, so that activations spread over their range."""
     g = torch.Generator().manual_seed(seed)
@@ -227,6 +239,7 @@ def main() -> None:
         "tiny_bacalhau_unshared": lambda: calibrate(tiny_bacalhau(), 7),
         "tiny_polyphase": lambda: calibrate(tiny_polyphase(), 9),
         "tiny_concat": lambda: calibrate(TinyConcat(), 8),
+        "tiny_unrolled": lambda: tiny_unrolled(10),
     }
     unknown = set(a.only) - set(tiny) - {"tiny_vgg", "tiny_dsres"}
     if unknown:
