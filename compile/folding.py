@@ -38,6 +38,12 @@ FOLD_ATTRS = [
     "runtime_writeable_weights", "depth_trigger_uram", "depth_trigger_bram",
 ]
 MAX_AP_INT_W = 8191
+# Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed"): a LUT6 holds 64 words of one
+# bit (UG574, RAM64X1S), so a memory of width w bits and depth d takes w * ceil(d / 64) LUTs. FINN's
+# MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered where the memory is at
+# most this deep (a fully parallel layer's weights are one wide word, which BRAM stores at 36 bits a block).
+LUTRAM_WORDS = 64
+DISTRIBUTED_MAX_DEPTH = 2 * LUTRAM_WORDS
 
 PE_CHANNEL_OPS = {
     "Thresholding": "NumChannels",
@@ -188,8 +194,9 @@ def validate_folding(model) -> list[str]:
         elif b.startswith("Elementwise") and _has_attr(inst, "PE"):
             need("PE", int(inst.get_normal_output_shape()[-1]))
         elif b == "StreamingConcat":
-            for ch in inst.get_nodeattr("ChannelsPerStream"):
-                need("SIMD", int(ch))
+            if not (hasattr(inst, "is_zip") and inst.is_zip()):  # our zip takes every input whole
+                for ch in inst.get_nodeattr("ChannelsPerStream"):
+                    need("SIMD", int(ch))
     return problems
 
 
@@ -225,12 +232,18 @@ def _raw_options(model, node) -> tuple[list, list[dict]]:
         mh, mw = int(inst.get_nodeattr("MH")), int(inst.get_nodeattr("MW"))
         wbits = inst.get_input_datatype(1).bitwidth()
         hls = node.op_type.endswith("_hls")
+        lutram = not hls and inst.get_nodeattr("mem_mode") == "internal_decoupled"
         opts = []
         for pe in divisors(mh):
             for simd in divisors(mw):
                 if hls and pe * simd * wbits > MAX_AP_INT_W:
                     continue
-                opts.append({n: {"PE": pe, "SIMD": simd}})
+                if not lutram:
+                    opts.append({n: {"PE": pe, "SIMD": simd}})
+                    continue
+                opts.append({n: {"PE": pe, "SIMD": simd, "ram_style": "auto"}})
+                if mh * mw // (pe * simd) <= DISTRIBUTED_MAX_DEPTH:
+                    opts.append({n: {"PE": pe, "SIMD": simd, "ram_style": "distributed"}})
         return [node], opts
     if b in ("VVAU", "Pool"):
         ch = int(inst.get_nodeattr("Channels"))
@@ -271,18 +284,37 @@ def _raw_options(model, node) -> tuple[list, list[dict]]:
         ch = int(inst.get_normal_output_shape()[-1])
         return [node], [{n: {"PE": p}} for p in divisors(ch)]
     if b == "StreamingConcat":  # SIMD must divide every input's channel count
-        g = math.gcd(*(int(c) for c in inst.get_nodeattr("ChannelsPerStream")))
-        return [node], [{n: {"SIMD": s}} for s in divisors(g)]
+        channels = [int(c) for c in inst.get_nodeattr("ChannelsPerStream")]
+        opts = [{n: {"SIMD": s}} for s in divisors(math.gcd(*channels))]
+        if hasattr(inst, "is_zip") and len(channels) > 1 and len(set(channels)) == 1:  # ours: all at once
+            opts.append({n: {"SIMD": sum(channels)}})
+        return [node], opts
     if b == "Shuffle" and _has_attr(inst, "SIMD"):  # as FINN's SetFolding: SIMD up to the last dim
         return [node], [{n: {"SIMD": s}} for s in divisors(int(inst.get_normal_input_shape()[-1]))]
     return [node], []
 
 
-def node_estimate(node, part: str) -> tuple[int, dict[str, float]]:
+def weight_lutram_luts(node) -> int:
+    """LUTs of an RTL MVAU's weights in distributed RAM, which FINN's estimate leaves out (0 otherwise)."""
     inst = _inst(node)
-    cyc = int(inst.get_exp_cycles())
-    r = inst.node_res_estimation(part)
-    return cyc, {k: float(r.get(k, 0)) for k in RESOURCES}
+    if not (node.op_type == "MVAU_rtl" and inst.get_nodeattr("ram_style") == "distributed"
+            and inst.get_nodeattr("mem_mode") == "internal_decoupled"):
+        return 0
+    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
+    depth = int(inst.get_nodeattr("MH")) * int(inst.get_nodeattr("MW")) // (pe * simd)
+    return pe * simd * inst.get_input_datatype(1).bitwidth() * math.ceil(depth / LUTRAM_WORDS)
+
+
+def resource_estimate(node, part: str) -> dict[str, float]:
+    """FINN's per-layer resource estimate, plus what it leaves out (weight_lutram_luts)."""
+    r = _inst(node).node_res_estimation(part)
+    res = {k: float(r.get(k, 0)) for k in RESOURCES}
+    res["LUT"] += weight_lutram_luts(node)
+    return res
+
+
+def node_estimate(node, part: str) -> tuple[int, dict[str, float]]:
+    return int(_inst(node).get_exp_cycles()), resource_estimate(node, part)
 
 
 def _current_attrs(model, names: list[str], like: dict[str, dict]) -> dict:

@@ -1,7 +1,8 @@
 """The estimate report: per layer cycles, PE/SIMD, LUT/BRAM/URAM/DSP; totals against the board;
 throughput (frames/s and I/Q samples/s at the clock) and latency. JSON for scripts, Markdown for people.
 
-All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation) of the dataflow
+All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation; plus the LUTs of RTL MVAU
+weights in distributed RAM, which FINN leaves out: folding.weight_lutram_luts) of the dataflow
 layers alone: FIFOs and data width converters (inserted by FINN's hardware generation), the DMA/shell
 and the host-side ops are not in them.
 """
@@ -21,7 +22,7 @@ REPORT_FORMAT = "amc-fpga-compile-report/1"
 def layer_rows(model, part: str) -> list[dict]:
     from qonnx.custom_op.registry import getCustomOp
 
-    from .folding import base_op, is_hw_node
+    from .folding import base_op, is_hw_node, resource_estimate
 
     rows = []
     for node in model.graph.node:
@@ -29,7 +30,6 @@ def layer_rows(model, part: str) -> list[dict]:
             continue
         inst = getCustomOp(node)
         types = inst.get_nodeattr_types()
-        r = inst.node_res_estimation(part)
         row = {
             "name": node.name,
             "op_type": base_op(node.op_type),
@@ -38,7 +38,7 @@ def layer_rows(model, part: str) -> list[dict]:
             "SIMD": int(inst.get_nodeattr("SIMD")) if "SIMD" in types else None,
             "cycles": int(inst.get_exp_cycles()),
         }
-        row.update({k: float(r.get(k, 0)) for k in RESOURCES})
+        row.update(resource_estimate(node, part))
         rows.append(row)
     return rows
 

@@ -113,3 +113,27 @@ def test_budget_parsing():
         Budget.parse("lut=1.5")
     with pytest.raises(ValueError):
         Budget.parse("flops=0.5")
+
+
+def test_weights_in_distributed_ram_are_costed_in_luts_and_offered_only_where_shallow():
+    from onnx import helper
+
+    def mvau(ram_style, pe=8, simd=80):
+        return helper.make_node("MVAU_rtl", ["x", "w"], ["y"], name="m", domain="finn.custom_op.fpgadataflow.rtl",
+                                backend="fpgadataflow", MW=80, MH=8, PE=pe, SIMD=simd, inputDataType="INT8",
+                                weightDataType="INT4", outputDataType="INT32", noActivation=1,
+                                mem_mode="internal_decoupled", ram_style=ram_style)
+
+    # fully parallel: one word of 8 x 80 four-bit weights, one LUT per bit (64 words deep, 1 used)
+    assert fl.weight_lutram_luts(mvau("distributed")) == 8 * 80 * 4
+    assert fl.weight_lutram_luts(mvau("distributed", pe=2, simd=4)) == 2 * 4 * 4 * 2  # 80 words deep: 2 LUTs a bit
+    assert fl.weight_lutram_luts(mvau("auto")) == 0
+    est = fl.resource_estimate(mvau("distributed"), "xczu7ev-ffvc1156-2-e")
+    assert est["LUT"] >= 8 * 80 * 4 and est["BRAM_18K"] == 0
+    assert fl.resource_estimate(mvau("auto"), "xczu7ev-ffvc1156-2-e")["BRAM_18K"] > 0
+    _, opts = fl._raw_options(None, mvau("auto"))
+    styles = {(o["m"]["PE"], o["m"]["SIMD"]): [] for o in opts}
+    for o in opts:
+        styles[(o["m"]["PE"], o["m"]["SIMD"])].append(o["m"]["ram_style"])
+    assert styles[(8, 80)] == ["auto", "distributed"]
+    assert styles[(1, 1)] == ["auto"]  # 640 words deep: block RAM only

@@ -63,14 +63,35 @@ class DuplicateStreams_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, Duplicate
 
 
 class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingConcat, RTLBackend):
-    """FINN's StreamingConcat in RTL (our own: finn-plus ships it only as HLS)."""
+    """FINN's StreamingConcat in RTL (our own: finn-plus ships it only as HLS).
+
+    FINN's concat reads its inputs one after the other, SIMD elements a beat, so joining N streams takes at
+    least N beats per position. With inputs of equal width, SIMD = the sum of their channels selects a
+    *zip* instead (ours, `is_zip`): each input delivers its whole position in one beat and the output beat
+    holds them side by side, one position per cycle (the output phases of an unrolled depthwise conv,
+    compile/unrolled_depthwise.py)."""
 
     GENERIC = StreamingConcat
     CORE = "stream_concat.sv"
     WRAPPER_TEMPLATE = "stream_concat_template_wrapper.v"
 
+    def is_zip(self) -> bool:
+        channels = self.get_nodeattr("ChannelsPerStream")
+        return len(channels) > 1 and len(set(channels)) == 1 and self.get_nodeattr("SIMD") == sum(channels)
+
+    def get_folded_input_shape(self, ind=0):
+        if not self.is_zip():
+            return super().get_folded_input_shape(ind)
+        return tuple(list(self.get_nodeattr("numInputVectors")) + [1, self.get_nodeattr("ChannelsPerStream")[ind]])
+
+    def get_instream_width(self, ind=0):
+        if not self.is_zip():
+            return super().get_instream_width(ind)
+        return self.get_input_datatype(ind).bitwidth() * self.get_nodeattr("ChannelsPerStream")[ind]
+
     def get_template_values(self) -> dict:
-        simd = self.get_nodeattr("SIMD")
+        zip_ = self.is_zip()
+        simd = self.get_nodeattr("ChannelsPerStream")[0] if zip_ else self.get_nodeattr("SIMD")  # per input beat
         odt = self.get_output_datatype()
         obits = odt.bitwidth()
         n = self.get_n_inputs()
@@ -91,13 +112,19 @@ class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingC
                 elems.append(e)
             body.append(f"\tassign\tidata[{i}] = {{{', '.join(elems)}}};\n\tassign\tivalid[{i}] = {name}_TVALID;"
                         f"\n\tassign\t{name}_TREADY = iready[{i}];")
-        beat = simd * obits
+        in_beat = simd * obits
+        beat = n * in_beat if zip_ else in_beat
+        if zip_:
+            core = f"stream_zip #(.WIDTH({in_beat}), .N({n}))"
+        else:  # input 0's count in the lowest 32 bits
+            beats = "{" + ", ".join(f"32'd{c // simd}" for c in reversed(self.get_nodeattr("ChannelsPerStream"))) + "}"
+            core = f"stream_concat #(.WIDTH({in_beat}), .N({n}), .BEATS({beats}))"
         return {
             "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
             "N": n,
+            "IN_BEAT_BITS": in_beat,
             "BEAT_BITS": beat,
-            # input 0's count in the lowest 32 bits
-            "BEATS": "{" + ", ".join(f"32'd{c // simd}" for c in reversed(self.get_nodeattr("ChannelsPerStream"))) + "}",
+            "CORE": core,
             "BUSIF": ":".join([*ins, "out0_V"]),
             "PORTS": _stream_ports([(name, self.get_instream_width_padded(i)) for i, name in enumerate(ins)],
                                    [("out0_V", padded_stream_bits(beat))]),
@@ -106,5 +133,7 @@ class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingC
         }
 
     def lut_estimation(self, fpgapart):
+        if self.is_zip():  # wires and an AND of the valids
+            return LUTS_JOIN_CONTROL
         beat = self.get_nodeattr("SIMD") * self.get_output_datatype().bitwidth()
         return beat * math.ceil(self.get_n_inputs() / MUX_INPUTS_PER_LUT) + LUTS_JOIN_CONTROL

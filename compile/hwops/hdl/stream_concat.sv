@@ -57,3 +57,28 @@ module stream_concat #(
 		end
 	end
 endmodule
+
+
+// N AXI streams of equal width zipped into one (StreamingConcat_rtl with SIMD = all channels): each input
+// delivers its whole position in one beat, and the output beat holds them side by side, input 0 in the
+// lowest bits, so N streams join at one position per cycle instead of N. A beat leaves when every input
+// has one; each input is consumed together with the others.
+module stream_zip #(
+	int unsigned WIDTH = 8,  // bits per input beat
+	int unsigned N = 2       // input streams
+)(
+	input	logic  clk,
+	input	logic  rst_n,
+
+	input	logic [N-1:0][WIDTH-1:0]  in_tdata,
+	input	logic [N-1:0]  in_tvalid,
+	output	logic [N-1:0]  in_tready,
+
+	output	logic [N*WIDTH-1:0]  out_tdata,
+	output	logic  out_tvalid,
+	input	logic  out_tready
+);
+	assign	out_tdata = in_tdata;
+	assign	out_tvalid = &in_tvalid;
+	assign	in_tready = {N{out_tready && out_tvalid}};
+endmodule

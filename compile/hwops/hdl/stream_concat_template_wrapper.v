@@ -1,5 +1,6 @@
 // Generated from compile/hwops/hdl/stream_concat_template_wrapper.v by compile/hwops/stream_join_fork.py:
-// node $TOP_MODULE_NAME$, FINN's StreamingConcat in RTL (stream_concat.sv), with AXI-stream ports named
+// node $TOP_MODULE_NAME$, FINN's StreamingConcat in RTL (stream_concat.sv: stream_concat, or stream_zip
+// where every input's whole position is one beat), with AXI-stream ports named
 // and padded to whole bytes as FINN's IP integration expects of every layer. Each input's elements are
 // widened here to the output's element width (sign-extended where the input is signed).
 module $TOP_MODULE_NAME$ (
@@ -14,18 +15,14 @@ module $TOP_MODULE_NAME$ (
 $PORTS$
 );
 
-	wire [$N$-1:0][$BEAT_BITS$-1:0]  idata;
+	wire [$N$-1:0][$IN_BEAT_BITS$-1:0]  idata;
 	wire [$N$-1:0]  ivalid;
 	wire [$N$-1:0]  iready;
 	wire [$BEAT_BITS$-1:0]  odata;
 
 $BODY$
 
-	stream_concat #(
-		.WIDTH($BEAT_BITS$),
-		.N($N$),
-		.BEATS($BEATS$)
-	) impl (
+	$CORE$ impl (
 		.clk(ap_clk),
 		.rst_n(ap_rst_n),
 		.in_tdata(idata),
