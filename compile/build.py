@@ -64,6 +64,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="resource budget fractions, e.g. lut=0.7,bram=0.8,uram=0.8,dsp=0.8 (default)")
     p.add_argument("--impl", action="append", default=[], metavar="OP=STYLE",
                    help="preferred implementation per op type, e.g. MVAU=hls (repeatable)")
+    p.add_argument("--lutram-weights", action="store_true",
+                   help="let the folding search keep shallow RTL MVAU weight memories in LUTs instead of BRAM")
     p.add_argument("--from-step", default=None, choices=STEP_NAMES,
                    help="restart at this step from the previous step's artefact in the build folder")
     p.add_argument("--to-step", default=None, choices=STEP_NAMES, help="stop after this step")
@@ -109,7 +111,7 @@ def _config(a):
     return make_config(
         a.model, board=a.board, out_dir=a.out, clock_mhz=a.clock_mhz,
         folding_file=a.folding, target_fps=a.target_fps, folding_strategy=a.folding_strategy,
-        budget=Budget.parse(a.budget), impl_style=impl, verify=not a.no_verify,
+        budget=Budget.parse(a.budget), impl_style=impl, lutram_weights=a.lutram_weights, verify=not a.no_verify,
         verify_frames=a.verify_frames, start_step=a.from_step, stop_step=a.to_step,
     )
 

@@ -83,6 +83,8 @@ class BuildConfig:
     #: preferred_impl_style per op type for specialize_layers, e.g. {"MVAU": "hls"}
     impl_style: dict[str, str] = field(default_factory=dict)
     standalone_thresholds: bool = True
+    #: let the folding search put RTL MVAU weights of up to 128 words in distributed RAM (LUTs, not BRAM)
+    lutram_weights: bool = False
     mvau_wwidth_max: int = 36
     verify: bool = True
     verify_frames: int = 8
@@ -144,6 +146,7 @@ class BuildConfig:
             "budget": self.budget.to_dict(),
             "impl_style": dict(self.impl_style),
             "standalone_thresholds": self.standalone_thresholds,
+            "lutram_weights": self.lutram_weights,
             "mvau_wwidth_max": self.mvau_wwidth_max,
             "verify": self.verify,
             "verify_frames": self.verify_frames,

@@ -40,8 +40,9 @@ FOLD_ATTRS = [
 MAX_AP_INT_W = 8191
 # Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed"): a LUT6 holds 64 words of one
 # bit (UG574, RAM64X1S), so a memory of width w bits and depth d takes w * ceil(d / 64) LUTs. FINN's
-# MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered where the memory is at
-# most this deep (a fully parallel layer's weights are one wide word, which BRAM stores at 36 bits a block).
+# MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered (BuildConfig.lutram_weights,
+# --lutram-weights) where the memory is at most this deep (a fully parallel layer's weights are one wide word,
+# which BRAM stores at 36 bits a block).
 LUTRAM_WORDS = 64
 DISTRIBUTED_MAX_DEPTH = 2 * LUTRAM_WORDS
 
@@ -225,14 +226,14 @@ def _depthwise_producer(model, node):
     return None
 
 
-def _raw_options(model, node) -> tuple[list, list[dict]]:
+def _raw_options(model, node, lutram_weights: bool = False) -> tuple[list, list[dict]]:
     """(nodes of the unit, list of {node name: attrs}) for one anchor node; [] options = fixed."""
     b, inst, n = base_op(node.op_type), _inst(node), node.name
     if b == "MVAU":
         mh, mw = int(inst.get_nodeattr("MH")), int(inst.get_nodeattr("MW"))
         wbits = inst.get_input_datatype(1).bitwidth()
         hls = node.op_type.endswith("_hls")
-        lutram = not hls and inst.get_nodeattr("mem_mode") == "internal_decoupled"
+        lutram = lutram_weights and not hls and inst.get_nodeattr("mem_mode") == "internal_decoupled"
         opts = []
         for pe in divisors(mh):
             for simd in divisors(mw):
@@ -330,14 +331,15 @@ def _set(model, attrs: dict[str, dict]) -> None:
             inst.set_nodeattr(a, v)
 
 
-def build_units(model, part: str) -> list[Unit]:
-    """Enumerate every unit's options with FINN's cycle and resource estimates (model left as found)."""
+def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
+    """Enumerate every unit's options with FINN's cycle and resource estimates (model left as found);
+    `lutram_weights` adds distributed-RAM weights to shallow RTL MVAUs' options."""
     units, seen = [], set()
     nodes = {n.name: n for n in model.graph.node}
     for node in model.graph.node:
         if not is_hw_node(node) or node.name in seen:
             continue
-        unit_nodes, raw = _raw_options(model, node)
+        unit_nodes, raw = _raw_options(model, node, lutram_weights)
         if not unit_nodes:
             continue
         names = [u.name for u in unit_nodes]

@@ -588,7 +588,7 @@ def step_folding(model, cfg: BuildConfig):
                                            two_pass_relaxation=True))
         summary = {"strategy": "finn-setfolding", "target_cycles": target}
     else:
-        units = fl.build_units(model, cfg.board.part)
+        units = fl.build_units(model, cfg.board.part, lutram_weights=cfg.lutram_weights)
         if cfg.target_fps is not None:
             res = fl.search_cheapest(units, limits, int(clock_hz // cfg.target_fps))
         else:

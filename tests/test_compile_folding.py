@@ -131,7 +131,9 @@ def test_weights_in_distributed_ram_are_costed_in_luts_and_offered_only_where_sh
     est = fl.resource_estimate(mvau("distributed"), "xczu7ev-ffvc1156-2-e")
     assert est["LUT"] >= 8 * 80 * 4 and est["BRAM_18K"] == 0
     assert fl.resource_estimate(mvau("auto"), "xczu7ev-ffvc1156-2-e")["BRAM_18K"] > 0
-    _, opts = fl._raw_options(None, mvau("auto"))
+    _, plain = fl._raw_options(None, mvau("auto"))
+    assert all("ram_style" not in o["m"] for o in plain)  # off unless asked for: builds as before
+    _, opts = fl._raw_options(None, mvau("auto"), lutram_weights=True)
     styles = {(o["m"]["PE"], o["m"]["SIMD"]): [] for o in opts}
     for o in opts:
         styles[(o["m"]["PE"], o["m"]["SIMD"])].append(o["m"]["ram_style"])
