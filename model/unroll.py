@@ -4,7 +4,7 @@
     python -m model.unroll RUN --checkpoint RUN/compress/01_magnitude/step_02/accepted.pt --polyphase 8 --out DIR
 
 Reads the run's recipe and final checkpoint (or --checkpoint: e.g. one rung of a compression ladder); writes to --out what compile/ and driver/ read from a run folder:
-model.onnx (verified against PyTorch), io.json, export.json, cost.json, and metrics.json / predictions.npz
+model.onnx (verified against PyTorch), io.json, export.json, cost.json, data.json, and metrics.json / predictions.npz
 from evaluating the unrolled network on the run's own test split; plus unroll.json: how its top-1 and
 logits compare with the trained network's on every test frame, and the cost before and after.
 
@@ -78,6 +78,8 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
                         predicted=top1(got).astype(np.uint8), logits=got.astype(np.float32))
     shutil.copy(run.recipe, out / "recipe.yaml")
+    if run.data.exists():  # which data file the test split came from: driver.deploy reads it
+        shutil.copy(run.data, out / "data.json")
 
     with tempfile.TemporaryDirectory() as tmp:  # the trained network's own cost, whichever checkpoint
         before = inference_cost_report(export_qonnx_model(trained, Path(tmp) / "trained.onnx"))

@@ -104,7 +104,7 @@ def test_the_cli_writes_a_run_folder_of_the_unrolled_network(toy_h5, tmp_path):
     assert report["accuracy"] == json.loads(run.metrics.read_text())["accuracy"]
     assert report["cost"]["bit_ops"] == pytest.approx(report["source_cost"]["bit_ops"], rel=1e-9)
     assert report["cost"]["bit_mem"] > report["source_cost"]["bit_mem"]
-    for name in ("model.onnx", "io.json", "cost.json", "metrics.json", "predictions.npz", "recipe.yaml"):
+    for name in ("model.onnx", "io.json", "cost.json", "metrics.json", "predictions.npz", "recipe.yaml", "data.json"):
         assert (out / name).exists(), name
     with np.load(out / "predictions.npz") as got, np.load(run.predictions) as want:
         np.testing.assert_array_equal(got["predicted"], want["predicted"])
