@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -151,6 +152,14 @@ def _n_seeds(rows: list[dict]) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
 
+def _minor_log_label(value: float, _pos=None) -> str:
+    """2, 3 and 5 times a power of ten labelled, the other minor ticks not: labelled, they run together."""
+    if value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5)) else ""
+
+
 def plot_fronts(rows: list[dict], records: list[dict], path: Path, title: str) -> None:
     """Score (log) against test accuracy: each recipe's rungs as mean points joined in ladder order, error
     bars one sd over seeds, every seed's own rung as a faint dot."""
@@ -176,9 +185,8 @@ def plot_fronts(rows: list[dict], records: list[dict], path: Path, title: str) -
         if seeds:
             ax.scatter(*zip(*seeds), s=9, color=colour, alpha=0.35, linewidths=0)
     ax.set_xscale("log")
-    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
-    ax.xaxis.set_major_formatter(plain)
-    ax.xaxis.set_minor_formatter(plain)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(_minor_log_label))
     ax.tick_params(axis="x", which="both", labelsize=7, length=3.5)
     data = "; ".join(sorted({r["data"] for r in rows}))
     ax.set(xlabel="inference-cost score (log; lower is better); numbers: compression rung",
