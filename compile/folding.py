@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .boards import RESOURCES
+from .hwops.template_rtl import LUTRAM_DEPTH, lutram_luts
 
 #: The node attributes FINN's builder extracts into its folding configs.
 FOLD_ATTRS = [
@@ -38,13 +39,11 @@ FOLD_ATTRS = [
     "runtime_writeable_weights", "depth_trigger_uram", "depth_trigger_bram",
 ]
 MAX_AP_INT_W = 8191
-# Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed"): a LUT6 holds 64 words of one
-# bit (UG574, RAM64X1S), so a memory of width w bits and depth d takes w * ceil(d / 64) LUTs. FINN's
-# MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered (BuildConfig.lutram_weights,
-# --lutram-weights) where the memory is at most this deep (a fully parallel layer's weights are one wide word,
-# which BRAM stores at 36 bits a block).
-LUTRAM_WORDS = 64
-DISTRIBUTED_MAX_DEPTH = 2 * LUTRAM_WORDS
+# Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed", hwops.template_rtl.lutram_luts).
+# FINN's MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered
+# (BuildConfig.lutram_weights, --lutram-weights) where the memory is at most this deep (a fully parallel
+# layer's weights are one wide word, which BRAM stores at 36 bits a block).
+DISTRIBUTED_MAX_DEPTH = 2 * LUTRAM_DEPTH
 
 PE_CHANNEL_OPS = {
     "Thresholding": "NumChannels",
@@ -303,7 +302,7 @@ def weight_lutram_luts(node) -> int:
         return 0
     pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
     depth = int(inst.get_nodeattr("MH")) * int(inst.get_nodeattr("MW")) // (pe * simd)
-    return pe * simd * inst.get_input_datatype(1).bitwidth() * math.ceil(depth / LUTRAM_WORDS)
+    return lutram_luts(pe * simd * inst.get_input_datatype(1).bitwidth(), depth)
 
 
 def resource_estimate(node, part: str) -> dict[str, float]:

@@ -23,6 +23,8 @@ import math
 import numpy as np
 from onnx import helper
 
+from .folding import divisors
+
 #: Below this many channels per phase the dense MVAU costs at most this many times the multipliers and
 #: needs no fork and join (the P = 8 stem: I and Q, 2 channels, 4 output phases), so it is kept.
 MIN_CHANNELS = 4
@@ -36,7 +38,7 @@ def phase_structure(w: np.ndarray, taps: int, min_channels: int = MIN_CHANNELS) 
     if rows % taps:
         return None
     cin = rows // taps
-    for c in sorted((d for d in range(1, math.gcd(cin, cout) + 1) if math.gcd(cin, cout) % d == 0), reverse=True):
+    for c in reversed(divisors(math.gcd(cin, cout))):
         q, r = cin // c, cout // c
         if c < min_channels or (q == 1 and r == 1):
             continue

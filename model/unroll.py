@@ -3,9 +3,10 @@
     python -m model.unroll runs/ours --polyphase 8 --out runs/ours-unrolled8
     python -m model.unroll RUN --checkpoint RUN/compress/01_magnitude/step_02/accepted.pt --polyphase 8 --out DIR
 
-Reads the run's recipe and final checkpoint (or --checkpoint: e.g. one rung of a compression ladder); writes to --out what compile/ and driver/ read from a run folder:
-model.onnx (verified against PyTorch), io.json, export.json, cost.json, data.json, and metrics.json / predictions.npz
-from evaluating the unrolled network on the run's own test split; plus unroll.json: how its top-1 and
+Reads the run's recipe and final checkpoint (or --checkpoint: e.g. one rung of a compression ladder); writes
+to --out what compile/ and driver/ read from a run folder: model.onnx (verified against PyTorch), io.json,
+export.json, cost.json, data.json, and metrics.json / predictions.npz from evaluating the unrolled network on
+the run's own test split; plus unroll.json: how its top-1 and
 logits compare with the trained network's on every test frame, and the cost before and after.
 
 Exit status: 0 done, 2 a run that cannot be unrolled or an unrolled network that differs from it (one line
@@ -53,14 +54,16 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     unrolled = UnrolledOurs(trained, polyphase).eval()
 
     data = ctx.data()
-    batch = ctx.recipe.train.batch_size
-    ref = predict(trained, data.cache, data.test, batch, torch.device("cpu"), progress=progress, desc="trained, test split")
-    got = predict(unrolled, data.cache, data.test, batch, torch.device("cpu"), progress=progress, desc="unrolled, test split")
-    agreement = float(np.mean(top1(ref) == top1(got)))
+    batch, cpu = ctx.recipe.train.batch_size, torch.device("cpu")
+    ref = predict(trained, data.cache, data.test, batch, cpu, progress=progress, desc="trained, test split")
+    got = predict(unrolled, data.cache, data.test, batch, cpu, progress=progress, desc="unrolled, test split")
+    predicted, trained_predicted = top1(got), top1(ref)
+    agreement = float(np.mean(predicted == trained_predicted))
     max_diff = float(np.abs(ref - got).max())
     if agreement < 1.0:
-        raise ValueError(f"unrolled network disagrees with the trained one on {np.sum(top1(ref) != top1(got))} "
-                         f"test frames (max |logit difference| {max_diff:.3g}): a bug in model/nets/unrolled.py")
+        raise ValueError(f"unrolled network disagrees with the trained one on "
+                         f"{np.sum(predicted != trained_predicted)} test frames (max |logit difference| "
+                         f"{max_diff:.3g}): a bug in model/nets/unrolled.py")
 
     out.mkdir(parents=True, exist_ok=True)
     onnx = export_qonnx_model(unrolled, out / "model.onnx")
@@ -71,12 +74,12 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     write_cost_json(cost, out / "cost.json")
 
     labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
-    metrics = compute_metrics(top1(got), labels, snr)
+    metrics = compute_metrics(predicted, labels, snr)
     metrics.update(data=data.describe(), checkpoint=str(checkpoint), environment=run_environment(),
                    note=f"the network of {checkpoint} unrolled to {polyphase} samples per clock (model.unroll)")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
-                        predicted=top1(got).astype(np.uint8), logits=got.astype(np.float32))
+                        predicted=predicted.astype(np.uint8), logits=got.astype(np.float32))
     shutil.copy(run.recipe, out / "recipe.yaml")
     if run.data.exists():  # which data file the test split came from: driver.deploy reads it
         shutil.copy(run.data, out / "data.json")

@@ -16,17 +16,15 @@ from qonnx.core.datatype import DataType
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import GenericExecRTL, TemplateRTL, passthrough_stream_values
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, lutram_luts, passthrough_stream_values
 
 #: LUT estimate per element bit of a beat: one comparator (carry chain) and one 2:1 select
 LUTS_PER_ELEM_BIT = 2
 #: LUT estimate of the position and fold counters and the handshake logic
 LUTS_CONTROL = 12
-#: entries of one LUT as distributed RAM (the running maxima when there is more than one fold)
-LUTRAM_DEPTH = 64
 
 
-class StreamingGlobalMaxPool(HWCustomOp):
+class StreamingGlobalMaxPool(RegistersOnly, HWCustomOp):
     """Max over all spatial positions of an NHWC (1, H, W, C) stream, per channel -> (1, 1, 1, C)."""
 
     def get_nodeattr_types(self):
@@ -91,17 +89,8 @@ class StreamingGlobalMaxPool(HWCustomOp):
     def lut_estimation(self, fpgapart):
         bits = self.get_instream_width()
         folds = self._folds()
-        memory = bits * -(-folds // LUTRAM_DEPTH) if folds > 1 else 0  # registers when one fold
+        memory = lutram_luts(bits, folds) if folds > 1 else 0  # the running maxima; registers when one fold
         return LUTS_PER_ELEM_BIT * bits + LUTS_CONTROL + memory
-
-    def bram_estimation(self, fpgapart):
-        return 0
-
-    def uram_estimation(self, fpgapart):
-        return 0
-
-    def dsp_estimation(self, fpgapart):
-        return 0
 
 
 class StreamingGlobalMaxPool_rtl(GenericExecRTL, TemplateRTL, StreamingGlobalMaxPool, RTLBackend):
