@@ -4,13 +4,16 @@
   bitstream MODEL    compile (unless --reuse), then finn-plus's builder where Vivado exists
   rtlsim MODEL|BUILD compile (unless BUILD is a finished build folder), then simulate the stitched
                      accelerator's RTL with Verilator: bit-exact check, FIFO sizing, measured cycles
+  synth MODEL|BUILD  compile (unless BUILD is a finished build folder), then synthesize the accelerator's RTL
+                     with Yosys for the board's FPGA family: LUT, LUTRAM, SRL, FF, CARRY, DSP, BRAM, URAM
+                     counted, beside the estimate
   report BUILD_DIR   print a build's report (--json for scripts)
   boards             list the board definitions (hw/boards/*.yaml)
   steps              list the step names
 Exit status: 0 ok, 1 a step, its verification or the RTL simulation failed, or the design misses what was
 asked (its --target-fps, the resource budget or the board; the report is still written, and
 --allow-over-budget accepts it), 2 usage (bad arguments, an unreadable model, a build folder of another
-model), 3 tools missing (bitstream: Vivado; rtlsim: Verilator). Every failure is one line on stderr.
+model), 3 tools missing (bitstream: Vivado; rtlsim: Verilator; synth: Yosys). Every failure is one line on stderr.
 """
 from __future__ import annotations
 
@@ -161,6 +164,42 @@ def _rtlsim(a, cfg, log) -> int:
     return 0
 
 
+def _synth(a, cfg, log) -> int:
+    from .runner import run_build
+    from .steps import StepError
+    from .synth import SynthesisError, SynthesisMissing, synthesize
+    from .verify import VerificationError
+
+    try:
+        if not is_build_folder(a.model):
+            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
+            result = run_build(cfg, log=log)
+            if _constraints_failed(cfg, a, result["ran"]):
+                return 1
+        sec = synthesize(cfg, per_layer=a.per_layer, log=log)
+    except SynthesisMissing as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except (StepError, VerificationError, SynthesisError, NotImplementedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(sec, indent=2))
+    else:
+        from .report import synth_table
+
+        log("\n".join(synth_table(sec)))
+        log(f"report: {cfg.out_dir / 'report.md'}")
+    problems = sec.get("problems") or []
+    if problems and not a.allow_over_budget:
+        print(f"error: by synthesis the design misses what was asked: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compile.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,6 +222,10 @@ def main(argv=None) -> int:
     ps.add_argument("--dsp", choices=["behavioural", "unisim"], default="behavioural",
                     help="MVAU_rtl's DSP slices: mvu.sv's behavioural model (default) or the DSP48E2 primitives "
                          "with Xilinx's unisim models (shared/vendor/xilinx-unisim, or AMC_UNISIM_DIR)")
+    py = sub.add_parser("synth", help="synthesize the accelerator's RTL with Yosys (resources counted)")
+    _common(py)
+    py.add_argument("--per-layer", action="store_true",
+                    help="also synthesize with every layer kept as a module of its own: counts per layer")
     pr = sub.add_parser("report", help="print a build's report")
     pr.add_argument("build_dir")
     pr.add_argument("--json", action="store_true")
@@ -206,7 +249,8 @@ def main(argv=None) -> int:
     from .verify import VerificationError
 
     try:
-        cfg = _config(a) if not (a.cmd == "rtlsim" and is_build_folder(a.model)) else config_from_build(a.model)
+        reuse = a.cmd in ("rtlsim", "synth") and is_build_folder(a.model)
+        cfg = config_from_build(a.model) if reuse else _config(a)
         if a.cmd == "bitstream" and a.reuse:  # the build must be of this very model
             check_build_model(cfg.out_dir, cfg.model_path)
     except (ValueError, OSError) as e:
@@ -223,6 +267,8 @@ def main(argv=None) -> int:
             return 3
     if a.cmd == "rtlsim":
         return _rtlsim(a, cfg, log)
+    if a.cmd == "synth":
+        return _synth(a, cfg, log)
     ran = None
     try:
         if a.cmd == "compile" or not getattr(a, "reuse", False):

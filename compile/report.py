@@ -202,6 +202,8 @@ def to_markdown(rep: dict) -> str:
         )
     if rep.get("rtlsim"):
         lines += ["", *_rtlsim_markdown(rep["rtlsim"])]
+    if rep.get("synth"):
+        lines += ["", f"## Measured: {rep['synth']['label']}", "", *synth_table(rep["synth"])]
     return "\n".join(lines) + "\n"
 
 
@@ -264,17 +266,48 @@ def _rtlsim_markdown(r: dict) -> list[str]:
     return lines
 
 
+def synth_table(s: dict) -> list[str]:
+    """The synthesized counts beside the estimate, then per layer where synthesized so."""
+    res = s["resources"]
+    t = s["total"]
+    lines = [f"{s['tool']}, `synth_xilinx -family {s['family']}`, the whole accelerator (FIFOs and width "
+             f"converters included) in {s['seconds']:,.0f} s.", "",
+             "| resource | synthesized | estimate | synthesized / estimate | capacity | % | within budget |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r, u in res.items():
+        ratio = f"{s['ratio'][r]:.2f}" if s["ratio"].get(r) else "-"
+        what = f"{r} (logic {t['LUT']:,} + LUTRAM {t['LUTRAM']:,} + SRL {t['SRL']:,})" if r == "LUT" else r
+        lines.append(f"| {what} | {u['synthesized']:,} | {_fmt(u['estimate'], 0)} | {ratio} | {u['capacity']:,} | "
+                     f"{_fmt(u['percent'], 1)} | {'yes' if u['within_budget'] else 'NO'} |")
+    lines.append(f"| FF | {t['FF']:,} | - | - | | | |")
+    lines.append(f"| CARRY | {t['CARRY']:,} | - | - | | | |")
+    lines += ["", f"DSP estimate corrected for mvu.sv's lane packing; FINN's own: {s['estimate_finn']['DSP']:,.0f}. "
+              f"{s['note']}."]
+    if s.get("problems"):
+        lines += ["", f"**By synthesis it does not meet what was asked:** {'; '.join(s['problems'])}."]
+    if s.get("layers"):
+        lines += ["", "Per layer (each kept as a module of its own; a sum a little above the whole, which "
+                  "optimizes across layers):", "",
+                  "| layer | LUT | LUTRAM | SRL | FF | CARRY | DSP | BRAM_18K | URAM |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, c in s["layers"].items():
+            lines.append(f"| {name} | " + " | ".join(f"{c[k]:,}" for k in ("LUT", "LUTRAM", "SRL", "FF", "CARRY",
+                                                                        "DSP", "BRAM_18K", "URAM")) + " |")
+    return lines
+
+
 def _estimated_fps(r: dict) -> float:
     return r["frames_per_s"] * r["cycles_per_frame"] / r["estimate"]["cycles_per_frame"]
 
 
-def add_rtlsim_section(out_dir: Path, section: dict) -> dict:
-    """Add (or replace) the measured RTL simulation section of a build's report."""
+def add_section(out_dir: Path, key: str, section: dict) -> dict:
+    """Add (or replace) a measured section of a build's report: `rtlsim` or `synth`."""
     out_dir = Path(out_dir)
     rep = json.loads((out_dir / "report.json").read_text())
-    rep["rtlsim"] = section
+    rep[key] = section
     write_report(rep, out_dir)
     return rep
+
 
 
 def write_report(rep: dict, out_dir: Path) -> None:

