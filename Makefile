@@ -30,7 +30,7 @@ DEPLOY_ARGS  = $(strip $(MODEL) --board $(DEPLOY_BOARD) $(if $(BUILD),--build $(
 # `make sweep`: a sweep spec (sweeps/*.yaml); its study, trials and table go to runs/sweeps/<spec name>.
 SPEC        ?= sweeps/compare.yaml
 
-.PHONY: help setup driver-setup demo test train sweep bench compile rtlsim bitstream deploy yardstick clean
+.PHONY: help setup driver-setup demo test train sweep bench compile rtlsim synth bitstream deploy yardstick clean
 
 help:
 	@echo "make demo     synthetic data -> train compact model -> evaluate -> export -> cost (runs/demo/)"
@@ -44,6 +44,8 @@ help:
 	@echo "              -> hw/builds/<model>-<board>/ (steps, folding.json, sources, report.md/json)"
 	@echo "make rtlsim   MODEL=<run folder, .onnx or build folder> [FRAMES=8]: the stitched accelerator's RTL in"
 	@echo "              Verilator: bit-exact against the golden output, FIFOs sized, measured cycles per frame"
+	@echo "make synth    MODEL=<run folder, .onnx or build folder> [PER_LAYER=1]: that RTL through Yosys for the"
+	@echo "              board's FPGA family: LUT, LUTRAM, SRL, FF, CARRY, DSP, BRAM, URAM counted beside the estimate"
 	@echo "make bitstream  the same, then finn-plus's builder (needs Vivado; says what is missing otherwise)"
 	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host> | rtlsim] [BUILD=<build folder>] [DATA=<file.h5>]"
 	@echo "              [PER_BLOCK=K] [SNRS=30,10] -> hardware (or emulation) against software report"
@@ -93,6 +95,9 @@ compile: $(STAMP)
 
 rtlsim: $(STAMP)
 	$(PY) -m compile.build rtlsim $(COMPILE_ARGS) $(if $(FRAMES),--frames $(FRAMES))
+
+synth: $(STAMP)
+	$(PY) -m compile.build synth $(COMPILE_ARGS) $(if $(PER_LAYER),--per-layer)
 
 bitstream: $(STAMP)
 	$(PY) -m compile.build bitstream $(COMPILE_ARGS)

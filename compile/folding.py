@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .boards import RESOURCES
+from .dsp_packing import mvau_rtl_dsps
 from .hwops.template_rtl import LUTRAM_DEPTH, lutram_luts
 
 #: The node attributes FINN's builder extracts into its folding configs.
@@ -305,16 +306,22 @@ def weight_lutram_luts(node) -> int:
     return lutram_luts(pe * simd * inst.get_input_datatype(1).bitwidth(), depth)
 
 
-def resource_estimate(node, part: str) -> dict[str, float]:
-    """FINN's per-layer resource estimate, plus what it leaves out (weight_lutram_luts)."""
-    r = _inst(node).node_res_estimation(part)
+def resource_estimate(node, part: str, model=None) -> dict[str, float]:
+    """FINN's per-layer resource estimate, plus what it leaves out (weight_lutram_luts), with the DSPs of an
+    RTL MVAU as mvu.sv packs them (dsp_packing; `model` gives the weights its packing depends on)."""
+    inst = _inst(node)
+    r = inst.node_res_estimation(part)
     res = {k: float(r.get(k, 0)) for k in RESOURCES}
     res["LUT"] += weight_lutram_luts(node)
+    if node.op_type == "MVAU_rtl":
+        dsps = mvau_rtl_dsps(inst, part, model)
+        if dsps is not None:
+            res["DSP"] = float(dsps)
     return res
 
 
-def node_estimate(node, part: str) -> tuple[int, dict[str, float]]:
-    return int(_inst(node).get_exp_cycles()), resource_estimate(node, part)
+def node_estimate(node, part: str, model=None) -> tuple[int, dict[str, float]]:
+    return int(_inst(node).get_exp_cycles()), resource_estimate(node, part, model)
 
 
 def _current_attrs(model, names: list[str], like: dict[str, dict]) -> dict:
@@ -346,7 +353,7 @@ def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
         if not raw:
             cyc, res = 0, {r: 0.0 for r in RESOURCES}
             for nm in names:
-                c, rr = node_estimate(nodes[nm], part)
+                c, rr = node_estimate(nodes[nm], part, model)
                 cyc = max(cyc, c)
                 res = {r: res[r] + rr[r] for r in RESOURCES}
             units.append(Unit(node.name, names, [Option({}, cyc, res)], fixed=True))
@@ -358,7 +365,7 @@ def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
                 _set(model, attrs)
                 cyc, res = 0, {r: 0.0 for r in RESOURCES}
                 for nm in names:
-                    c, rr = node_estimate(nodes[nm], part)
+                    c, rr = node_estimate(nodes[nm], part, model)
                     cyc = max(cyc, c)
                     res = {r: res[r] + rr[r] for r in RESOURCES}
             except Exception:  # an option FINN's models reject is not an option

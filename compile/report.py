@@ -38,7 +38,8 @@ def layer_rows(model, part: str) -> list[dict]:
             "SIMD": int(inst.get_nodeattr("SIMD")) if "SIMD" in types else None,
             "cycles": int(inst.get_exp_cycles()),
         }
-        row.update(resource_estimate(node, part))
+        row.update(resource_estimate(node, part, model))
+        row["DSP_finn"] = float(inst.node_res_estimation(part).get("DSP", 0))  # FINN's own, for comparison
         rows.append(row)
     return rows
 

