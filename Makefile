@@ -88,6 +88,7 @@ sweep: $(STAMP)
 bench: $(STAMP)
 	$(PY) scripts/bench_loader.py
 	$(PY) scripts/bench_synth.py
+	$(PY) scripts/bench_synthesis.py
 	$(PY) scripts/critic_synth.py --variant round2 default --per-block 8 --threads 1
 
 compile: $(STAMP)

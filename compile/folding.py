@@ -295,15 +295,29 @@ def _raw_options(model, node, lutram_weights: bool = False) -> tuple[list, list[
     return [node], []
 
 
+def weights_in_lutram(node) -> bool:
+    """Whether an RTL MVAU's weight memory is distributed RAM: asked for (ram_style "distributed"), or left to
+    synthesis ("auto") and at most one LUT deep (LUTRAM_DEPTH words), which no synthesizer puts in block RAM
+    (FINN's estimate counts block RAM for it all the same)."""
+    inst = _inst(node)
+    if not (node.op_type == "MVAU_rtl" and inst.get_nodeattr("mem_mode") == "internal_decoupled"):
+        return False
+    style = inst.get_nodeattr("ram_style")
+    return style == "distributed" or (style == "auto" and _weight_depth(inst) <= LUTRAM_DEPTH)
+
+
+def _weight_depth(inst) -> int:
+    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
+    return int(inst.get_nodeattr("MH")) * int(inst.get_nodeattr("MW")) // (pe * simd)
+
+
 def weight_lutram_luts(node) -> int:
     """LUTs of an RTL MVAU's weights in distributed RAM, which FINN's estimate leaves out (0 otherwise)."""
-    inst = _inst(node)
-    if not (node.op_type == "MVAU_rtl" and inst.get_nodeattr("ram_style") == "distributed"
-            and inst.get_nodeattr("mem_mode") == "internal_decoupled"):
+    if not weights_in_lutram(node):
         return 0
-    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
-    depth = int(inst.get_nodeattr("MH")) * int(inst.get_nodeattr("MW")) // (pe * simd)
-    return lutram_luts(pe * simd * inst.get_input_datatype(1).bitwidth(), depth)
+    inst = _inst(node)
+    width = int(inst.get_nodeattr("PE")) * int(inst.get_nodeattr("SIMD")) * inst.get_input_datatype(1).bitwidth()
+    return lutram_luts(width, _weight_depth(inst))
 
 
 def resource_estimate(node, part: str, model=None) -> dict[str, float]:
@@ -313,6 +327,8 @@ def resource_estimate(node, part: str, model=None) -> dict[str, float]:
     r = inst.node_res_estimation(part)
     res = {k: float(r.get(k, 0)) for k in RESOURCES}
     res["LUT"] += weight_lutram_luts(node)
+    if weights_in_lutram(node):
+        res["BRAM_18K"] = 0.0
     if node.op_type == "MVAU_rtl":
         dsps = mvau_rtl_dsps(inst, part, model)
         if dsps is not None:

@@ -1,10 +1,11 @@
 """The estimate report: per layer cycles, PE/SIMD, LUT/BRAM/URAM/DSP; totals against the board;
 throughput (frames/s and I/Q samples/s at the clock) and latency. JSON for scripts, Markdown for people.
 
-All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation; plus the LUTs of RTL MVAU
-weights in distributed RAM, which FINN leaves out: folding.weight_lutram_luts) of the dataflow
-layers alone: FIFOs and data width converters (inserted by FINN's hardware generation), the DMA/shell
-and the host-side ops are not in them.
+All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation) of the dataflow layers
+alone, corrected where synthesis proved them wrong (folding.resource_estimate: RTL MVAU DSPs as mvu.sv packs
+lanes, shallow weight memories in LUTs, which FINN leaves out; FINN's own DSP and BRAM figures stay beside
+them as `*_finn`): FIFOs and data width converters (inserted by FINN's hardware generation), the DMA/shell
+and the host-side ops are not in them. `make synth` adds the synthesized counts (`synth`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .config import model_name
 from .inputview import polyphase_of
 
 REPORT_FORMAT = "amc-fpga-compile-report/1"
+CORRECTED = ("DSP", "BRAM_18K")  # estimates of FINN's that folding.resource_estimate corrects
 
 
 def layer_rows(model, part: str) -> list[dict]:
@@ -39,7 +41,8 @@ def layer_rows(model, part: str) -> list[dict]:
             "cycles": int(inst.get_exp_cycles()),
         }
         row.update(resource_estimate(node, part, model))
-        row["DSP_finn"] = float(inst.node_res_estimation(part).get("DSP", 0))  # FINN's own, for comparison
+        finn = inst.node_res_estimation(part)  # FINN's own figures where ours correct them, for comparison
+        row.update({f"{k}_finn": float(finn.get(k, 0)) for k in CORRECTED})
         rows.append(row)
     return rows
 
@@ -168,7 +171,8 @@ def to_markdown(rep: dict) -> str:
         f"# Compile report: {model_name(rep['model'])} on {rep['board']['name']}",
         "",
         f"Board {rep['board']['description']} ({rep['board']['part']}), clock {rep['clock_mhz']:g} MHz. "
-        "FINN's analytical estimates for the dataflow layers (no FIFOs, width converters, shell).",
+        "FINN's analytical estimates for the dataflow layers (no FIFOs, width converters, shell), DSP and "
+        "shallow weight memories corrected as synthesis counts them.",
         "",
         *([f"**Model** `{rep['model']}`, sha256 `{rep['model_sha256']}`.", ""] if rep.get("model_sha256") else []),
         *([f"**Does not meet what was asked:** {'; '.join(rep['problems'])}.", ""] if rep.get("problems") else []),
@@ -282,8 +286,10 @@ def synth_table(s: dict) -> list[str]:
                      f"{_fmt(u['percent'], 1)} | {'yes' if u['within_budget'] else 'NO'} |")
     lines.append(f"| FF | {t['FF']:,} | - | - | | | |")
     lines.append(f"| CARRY | {t['CARRY']:,} | - | - | | | |")
-    lines += ["", f"DSP estimate corrected for mvu.sv's lane packing; FINN's own: {s['estimate_finn']['DSP']:,.0f}. "
-              f"{s['note']}."]
+    finn = s["estimate_finn"]
+    lines += ["", f"Estimates corrected where synthesis proved FINN's wrong: DSP as mvu.sv packs lanes (FINN's own "
+              f"{finn['DSP']:,.0f}), weight memories of at most 64 words in LUTs (FINN's BRAM_18K "
+              f"{finn['BRAM_18K']:,.0f}). {s['note']}."]
     if s.get("problems"):
         lines += ["", f"**By synthesis it does not meet what was asked:** {'; '.join(s['problems'])}."]
     if s.get("layers"):

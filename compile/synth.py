@@ -268,10 +268,11 @@ def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
     """The estimate beside the synthesized counts (FINN's, as corrected, and FINN's raw DSP figure), their
     ratios, and the board and budget checks on the synthesized counts."""
     from .boards import RESOURCES
+    from .report import CORRECTED
 
     rows = {r["name"]: r for r in rep["layers"]}
     est = {k: (sum(r[k] for r in rows.values()) if k in RESOURCES else None) for k in KEYS}
-    raw_dsp = sum(r.get("DSP_finn", r["DSP"]) for r in rows.values())
+    finn = {k: sum(r.get(f"{k}_finn", r[k]) for r in rows.values()) for k in CORRECTED}
     used = {"LUT": lut_sites(section["total"]), **{r: section["total"][r] for r in RESOURCES if r != "LUT"}}
     limits = cfg.budget.limits(cfg.board)
     problems, util = [], {}
@@ -285,7 +286,7 @@ def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
         elif not util[r]["within_budget"]:
             problems.append(f"it takes {used[r]:,} {r} ({util[r]['percent']:.0f}% of the board), over the budget "
                             f"of {limits[r]:,.0f}")
-    return {"estimate": est, "estimate_finn": {"DSP": raw_dsp}, "resources": util,
+    return {"estimate": est, "estimate_finn": finn, "resources": util,
             "ratio": {r: (used[r] / est[r] if est[r] else None) for r in RESOURCES},
             "fits_budget": not problems, "problems": problems,
             "note": "LUT against the board: logic + LUTRAM + SRL; the estimate covers the compute layers only "
