@@ -128,11 +128,10 @@ def _print_report(out_dir: Path, as_json: bool) -> int:
     return 0
 
 
-def _rtlsim(a, cfg, log) -> int:
-    from .rtlsim.accelerator import RtlsimMismatch, simulate_accelerator
-    from .rtlsim.sim import SimulationError
-    from .rtlsim.unisim import UnisimMissing
-    from .rtlsim.verilator import VerilatorBuildError, VerilatorMissing
+def _measure(a, cfg, log, measure, missing: tuple, failures: tuple) -> tuple[int, dict | None]:
+    """Compile first unless MODEL is a finished build folder, then `measure(cfg)` (a simulation or a
+    synthesis). Returns (exit status, its section): 3 where `missing` (a tool) is raised, 1 for a failed
+    step, verification or `failures`, 2 for unreadable input; every failure one line on stderr."""
     from .runner import run_build
     from .steps import StepError
     from .verify import VerificationError
@@ -142,19 +141,31 @@ def _rtlsim(a, cfg, log) -> int:
             log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
             result = run_build(cfg, log=log)
             if _constraints_failed(cfg, a, result["ran"]):
-                return 1
-        sec = simulate_accelerator(cfg, frames=a.frames, size_fifos=not a.no_size_fifos,
-                                   ready_prob=a.ready_prob, seed=a.seed, per_layer=a.per_layer, dsp=a.dsp, log=log)
-    except (VerilatorMissing, UnisimMissing) as e:
+                return 1, None
+        return 0, measure(cfg)
+    except missing as e:
         print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (StepError, VerificationError, RtlsimMismatch, SimulationError, VerilatorBuildError,
-            NotImplementedError) as e:
+        return 3, None
+    except (StepError, VerificationError, NotImplementedError, *failures) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return 1, None
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 2, None
+
+
+def _rtlsim(a, cfg, log) -> int:
+    from .rtlsim.accelerator import RtlsimMismatch, simulate_accelerator
+    from .rtlsim.sim import SimulationError
+    from .rtlsim.unisim import UnisimMissing
+    from .rtlsim.verilator import VerilatorBuildError, VerilatorMissing
+
+    code, sec = _measure(a, cfg, log, lambda c: simulate_accelerator(
+        c, frames=a.frames, size_fifos=not a.no_size_fifos, ready_prob=a.ready_prob, seed=a.seed,
+        per_layer=a.per_layer, dsp=a.dsp, log=log), (VerilatorMissing, UnisimMissing),
+        (RtlsimMismatch, SimulationError, VerilatorBuildError))
+    if sec is None:
+        return code
     if a.json:
         return _print_report(cfg.out_dir, True)
     log(f"RTL simulation ({sec['label']}): {sec['cycles_per_frame']:,.1f} cycles/frame "
@@ -165,27 +176,12 @@ def _rtlsim(a, cfg, log) -> int:
 
 
 def _synth(a, cfg, log) -> int:
-    from .runner import run_build
-    from .steps import StepError
     from .synth import SynthesisError, SynthesisMissing, synthesize
-    from .verify import VerificationError
 
-    try:
-        if not is_build_folder(a.model):
-            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
-            result = run_build(cfg, log=log)
-            if _constraints_failed(cfg, a, result["ran"]):
-                return 1
-        sec = synthesize(cfg, per_layer=a.per_layer, log=log)
-    except SynthesisMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (StepError, VerificationError, SynthesisError, NotImplementedError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    code, sec = _measure(a, cfg, log, lambda c: synthesize(c, per_layer=a.per_layer, log=log),
+                         (SynthesisMissing,), (SynthesisError,))
+    if sec is None:
+        return code
     if a.json:
         print(json.dumps(sec, indent=2))
     else:
@@ -195,7 +191,8 @@ def _synth(a, cfg, log) -> int:
         log(f"report: {cfg.out_dir / 'report.md'}")
     problems = sec.get("problems") or []
     if problems and not a.allow_over_budget:
-        print(f"error: by synthesis the design misses what was asked: {'; '.join(problems)}", file=sys.stderr)
+        print(f"error: by synthesis the design misses what was asked: {'; '.join(problems)}. The report is in "
+              f"{cfg.out_dir}; pass --allow-over-budget to accept it.", file=sys.stderr)
         return 1
     return 0
 
