@@ -309,7 +309,9 @@ def test_an_impossible_target_fails_and_says_so(tiny_vgg_build, tmp_path, capsys
     code, out = _compile(argv, capsys)
     line = _one_line(out.err)
     assert code == 1
-    assert "the target of 1e+12 frames/s is missed" in line and "of the board's BRAM_18K" in line
+    # fully parallel, the tiny network needs more DSP slices than the board has (its weights, one word deep,
+    # sit in LUTs: no block RAM)
+    assert "the target of 1e+12 frames/s is missed" in line and "of the board's DSP" in line
     assert "--allow-over-budget" in line
     rep = json.loads((b / "report.json").read_text())  # the report is still written
     assert rep["target_fps"] == 1e12 and rep["meets_target"] is False and not rep["fits_board"] and rep["problems"]
