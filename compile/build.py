@@ -176,10 +176,14 @@ def _rtlsim(a, cfg, log) -> int:
 
 
 def _synth(a, cfg, log) -> int:
-    from .synth import SynthesisError, SynthesisMissing, synthesize
+    from .synth import SynthesisError, SynthesisMissing, fit_by_synthesis, synthesize
 
-    code, sec = _measure(a, cfg, log, lambda c: synthesize(c, per_layer=a.per_layer, log=log),
-                         (SynthesisMissing,), (SynthesisError,))
+    def measure(c):
+        if a.fit:
+            return fit_by_synthesis(c, rounds=a.fit, per_layer=a.per_layer, log=log)
+        return synthesize(c, per_layer=a.per_layer, log=log)
+
+    code, sec = _measure(a, cfg, log, measure, (SynthesisMissing,), (SynthesisError,))
     if sec is None:
         return code
     if a.json:
@@ -223,6 +227,9 @@ def main(argv=None) -> int:
     _common(py)
     py.add_argument("--per-layer", action="store_true",
                     help="also synthesize with every layer kept as a module of its own: counts per layer")
+    py.add_argument("--fit", type=_positive(int, "a positive whole number of rounds"), default=None, metavar="ROUNDS",
+                    help="refold until the synthesized design fits the budget: each round searches under the budget "
+                         "scaled by estimated / synthesized of the last folding (at most ROUNDS syntheses)")
     pr = sub.add_parser("report", help="print a build's report")
     pr.add_argument("build_dir")
     pr.add_argument("--json", action="store_true")

@@ -161,7 +161,7 @@ class BuildConfig:
 
 BUILD_CONFIG = "build_config.json"
 # What a build writes into its folder; a clean start removes these (and nothing else).
-GENERATED = ("steps", "codegen", "verify", "report", "report.json", "report.md", "rtlsim", "partition",
+GENERATED = ("steps", "codegen", "verify", "report", "report.json", "report.md", "rtlsim", "synth", "partition",
              "folding.json", "dataflow_parent.onnx", "accelerator.json", "error.txt", "bitstream")
 
 

@@ -292,6 +292,16 @@ def synth_table(s: dict) -> list[str]:
               f"{finn['BRAM_18K']:,.0f}). {s['note']}."]
     if s.get("problems"):
         lines += ["", f"**By synthesis it does not meet what was asked:** {'; '.join(s['problems'])}."]
+    if s.get("fit"):
+        lines += ["", "Refolded until it fits by synthesis (`--fit`): each round's folding searched on estimates "
+                  "under the budget shown, synthesized against the budget asked "
+                  f"({', '.join(f'{k} {v:g}' for k, v in s['fit']['asked'].items())}):", "",
+                  "| round | LUT budget searched | frames/s (estimate) | LUT sites | DSP | BRAM_18K | fits |",
+                  "|---:|---:|---:|---:|---:|---:|---|"]
+        for i, r in enumerate(s["fit"]["rounds"]):
+            u = r["synthesized"]
+            lines.append(f"| {i + 1} | {r['search_budget']['LUT']:.4f} | {r['frames_per_s']:,.0f} | {u['LUT']:,} | "
+                         f"{u['DSP']:,} | {u['BRAM_18K']:,} | {'yes' if r['fits_budget'] else 'no'} |")
     if s.get("layers"):
         lines += ["", "Per layer (each kept as a module of its own; a sum a little above the whole, which "
                   "optimizes across layers):", "",

@@ -201,9 +201,9 @@ def run_yosys(work: Path, ys: str, log=print) -> None:
         raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or r.stderr[-500:]))
 
 
-def synthesize(cfg: BuildConfig, per_layer: bool = False, log=print) -> dict:
+def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print) -> dict:
     """Synthesize the build's accelerator; returns the report's `synth` section (also written into
-    report.json/md)."""
+    report.json/md), checked against `budget` (default: the build's)."""
     from qonnx.core.modelwrapper import ModelWrapper
 
     from finn.util.settings import get_settings
@@ -235,7 +235,8 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, log=print) -> dict:
     insts = {f"{u.name}_i": u.name for u in units} | {f"{u.name}_weights": u.name for u in units if u.memstream}
     ys = script(gather(sources, work), blackboxes, fam, per_layer)
     log(f"[synth] {len(units)} layers, {len(sources)} sources -> Yosys synth_xilinx -family {fam}"
-        f"{' (whole accelerator, then each layer)' if per_layer else ''}; log: {work / 'yosys.log'}")
+        f"{' (whole accelerator, then each layer)' if per_layer else ''} (one core: about a minute per 10,000 "
+        f"LUTs); log: {work / 'yosys.log'}")
     t0 = time.time()
     run_yosys(work, ys, log)
     seconds = time.time() - t0
@@ -247,7 +248,7 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, log=print) -> dict:
     if per_layer:
         section["layers"] = layer_counts(json.loads((work / "stat_layers.json").read_text()), insts)
     rep = json.loads((cfg.out_dir / "report.json").read_text())
-    section.update(compare(section, rep, cfg))
+    section.update(compare(section, rep, cfg, budget or cfg.budget))
     rep = add_section(cfg.out_dir, "synth", section)
     return rep["synth"]
 
@@ -287,7 +288,7 @@ def lut_sites(counts: dict) -> int:
     return counts["LUT"] + counts["LUTRAM"] + counts["SRL"]
 
 
-def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
+def compare(section: dict, rep: dict, cfg: BuildConfig, budget) -> dict:
     """The estimate beside the synthesized counts (FINN's, as corrected, and FINN's raw DSP figure), their
     ratios, and the board and budget checks on the synthesized counts."""
     from .boards import RESOURCES
@@ -297,7 +298,7 @@ def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
     est = {k: (sum(r[k] for r in rows.values()) if k in RESOURCES else None) for k in KEYS}
     finn = {k: sum(r.get(f"{k}_finn", r[k]) for r in rows.values()) for k in CORRECTED}
     used = {"LUT": lut_sites(section["total"]), **{r: section["total"][r] for r in RESOURCES if r != "LUT"}}
-    limits = cfg.budget.limits(cfg.board)
+    limits = budget.limits(cfg.board)
     problems, util = [], {}
     for r in RESOURCES:
         cap = cfg.board.capacity(r)
@@ -314,3 +315,42 @@ def compare(section: dict, rep: dict, cfg: BuildConfig) -> dict:
             "fits_budget": not problems, "problems": problems,
             "note": "LUT against the board: logic + LUTRAM + SRL; the estimate covers the compute layers only "
                     "(FINN's: no FIFOs, width converters)"}
+
+
+FIT_MARGIN = 0.97  # the refolded design is searched a little inside the scaled budget
+
+
+def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False, log=print) -> dict:
+    """Fold, synthesize, and refold until the synthesized accelerator fits `cfg.budget` (at most `rounds`
+    syntheses). The folding search works on estimates; where synthesis finds a resource over its budget, the
+    next search runs under that budget scaled by estimated / synthesized of the last folding (so a design
+    whose LUTs synthesize to 2.5x the estimate is searched at 1/2.5 of the LUT budget). Returns the last
+    `synth` section, with `fit`: each round's search budget, frames/s and synthesized use."""
+    from dataclasses import replace
+
+    from .boards import RESOURCES
+    from .config import Budget
+    from .report import add_section
+    from .runner import run_build
+
+    asked, search, history = cfg.budget, cfg, []
+    for i in range(rounds):
+        if i:
+            log(f"[synth] round {i + 1}: refold under {search.budget.to_dict()} (searched on estimates)")
+            run_build(search, log=log)
+        sec = synthesize(search, per_layer=per_layer, budget=asked, log=log)
+        fps = json.loads((cfg.out_dir / "report.json").read_text())["throughput"]["frames_per_s"]
+        history.append({"search_budget": search.budget.to_dict(), "frames_per_s": fps,
+                        "synthesized": {r: u["synthesized"] for r, u in sec["resources"].items()},
+                        "fits_budget": sec["fits_budget"]})
+        if sec["fits_budget"]:
+            break
+        fractions = search.budget.to_dict()
+        for r in RESOURCES:
+            u = sec["resources"][r]
+            if not u["within_budget"] and u["estimate"]:
+                fractions[r] = min(fractions[r], getattr(asked, r) * u["estimate"] / u["synthesized"] * FIT_MARGIN)
+        search = replace(cfg, budget=Budget(**fractions), start_step="folding")
+    sec["fit"] = {"asked": asked.to_dict(), "rounds": history}
+    add_section(cfg.out_dir, "synth", sec)
+    return sec

@@ -141,3 +141,39 @@ def test_our_rtl_cores_synthesize_alone_without_adaptation(files, top, params, e
     for key, least in expect.items():
         assert counts[key] >= least, (key, counts)
     assert counts["BRAM_18K"] == 0 and counts["URAM"] == 0 and counts["DSP"] == 0
+
+
+def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_build, tmp_path, monkeypatch):  # noqa: F811
+    """The loop alone (synthesis and builds stubbed): round 1 synthesizes 2.5x the estimated LUTs, over the
+    budget asked; round 2 is searched under budget / 2.5 (less the margin) and fits."""
+    from dataclasses import replace
+
+    import compile.report as report
+    import compile.runner as runner
+    import compile.synth as synth
+    from compile.config import Budget
+
+    cfg, _ = tiny_vgg_build
+    cfg = replace(copy_build(cfg, tmp_path), budget=Budget(LUT=0.02))
+    cap = cfg.board.capacity("LUT")
+    calls, builds = [], []
+
+    def fake_synthesize(c, per_layer=False, budget=None, log=print):
+        calls.append((c.budget.LUT, budget.LUT))
+        est = 0.9 * c.budget.LUT * cap  # the search fills its budget to 90%
+        used = 2.5 * est
+        ok = used <= budget.LUT * cap
+        res = {r: {"synthesized": 0, "estimate": 0, "within_budget": True} for r in ("BRAM_18K", "URAM", "DSP")}
+        res["LUT"] = {"synthesized": used, "estimate": est, "within_budget": ok}
+        return {"resources": res, "fits_budget": ok}
+
+    written = {}
+    monkeypatch.setattr(synth, "synthesize", fake_synthesize)
+    monkeypatch.setattr(runner, "run_build", lambda c, log=print: builds.append(c.start_step))
+    monkeypatch.setattr(report, "add_section", lambda out, key, sec: written.setdefault(key, sec))
+    sec = synth.fit_by_synthesis(cfg, rounds=3, log=lambda m: None)
+    assert [a for _, a in calls] == [0.02, 0.02]  # always checked against the budget asked
+    assert calls[1][0] == pytest.approx(0.02 / 2.5 * synth.FIT_MARGIN)
+    assert builds == ["folding"]  # one refold, from the folding step
+    assert sec["fits_budget"] and [r["fits_budget"] for r in sec["fit"]["rounds"]] == [False, True]
+    assert written["synth"]["fit"]["asked"]["LUT"] == 0.02
