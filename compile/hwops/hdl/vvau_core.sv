@@ -102,16 +102,30 @@ module vvau_core #(
 	end
 
 	//- Stage 2: products ------------------------------------------------------
-	/* verilator lint_off UNUSEDPARAM */  // a synthesis attribute, which Verilator ignores
-	localparam  DSP_ATTR = USE_DSP ? "yes" : "no";
-	/* verilator lint_on UNUSEDPARAM */
-	(* use_dsp = DSP_ATTR *)
-	logic signed [PROD_WIDTH-1:0]  P2[PE][SIMD];
-	always_ff @(posedge clk) begin
-		for(int unsigned  pe = 0; pe < PE; pe++) begin
-			for(int unsigned  s = 0; s < SIMD; s++)  P2[pe][s] <= A1[pe][s] * W1[pe][s];
+	// In DSP slices or LUTs as USE_DSP says, by the use_dsp attribute on the register the multipliers
+	// drive (Vivado reads it; compile/synth.py makes Yosys keep the "no" products in LUTs too). One
+	// branch per value, so that the attribute is a literal string, and a packed register, which Yosys
+	// keeps as one (an unpacked array becomes a memory); the products are two's complement.
+	typedef logic [PE-1:0][SIMD-1:0][PROD_WIDTH-1:0]  prod_t;
+	uwire prod_t  P2;
+	if(USE_DSP) begin : genDspProducts
+		(* use_dsp = "yes" *)  prod_t  P;
+		always_ff @(posedge clk) begin
+			for(int unsigned  pe = 0; pe < PE; pe++) begin
+				for(int unsigned  s = 0; s < SIMD; s++)  P[pe][s] <= A1[pe][s] * W1[pe][s];
+			end
 		end
-	end
+		assign	P2 = P;
+	end : genDspProducts
+	else begin : genLutProducts
+		(* use_dsp = "no" *)  prod_t  P;
+		always_ff @(posedge clk) begin
+			for(int unsigned  pe = 0; pe < PE; pe++) begin
+				for(int unsigned  s = 0; s < SIMD; s++)  P[pe][s] <= A1[pe][s] * W1[pe][s];
+			end
+		end
+		assign	P2 = P;
+	end : genLutProducts
 
 	//- Stages 3 ..: adder tree over SIMD, one register per level --------------
 	// level l holds TREE_LEAVES >> l partial sums per PE; level 0 (the products) is combinational
@@ -120,7 +134,7 @@ module vvau_core #(
 		if(l == 0) begin : genLeaves
 			always_comb begin
 				for(int unsigned  pe = 0; pe < PE; pe++) begin
-					for(int unsigned  i = 0; i < TREE_LEAVES; i++)  S[pe][i] = i < SIMD ? accu_t'(P2[pe][i]) : '0;
+					for(int unsigned  i = 0; i < TREE_LEAVES; i++)  S[pe][i] = i < SIMD ? accu_t'($signed(P2[pe][i])) : '0;
 				end
 			end
 		end : genLeaves
