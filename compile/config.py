@@ -364,5 +364,10 @@ def config_from_build(build_dir: str | Path) -> BuildConfig:
             f"{build_dir} was built from {model}, which has changed since (or the build predates the model_sha256 "
             f"field); compile it again: python -m compile.build compile {model} --out {build_dir}"
         )
+    # the folding's inputs too: a synthesis that refolds (synth --fit) must search as the build did
+    kept = {k: d[k] for k in ("target_fps", "folding_strategy", "impl_style", "standalone_thresholds",
+                              "lutram_weights", "mvau_wwidth_max", "verify") if k in d}
+    if d.get("budget"):
+        kept["budget"] = Budget(**d["budget"])
     return make_config(model, board=d["board"]["name"], out_dir=build_dir, clock_mhz=d["clock_mhz"],
-                       verify_frames=d["verify_frames"], verify_seed=d["verify_seed"])
+                       verify_frames=d["verify_frames"], verify_seed=d["verify_seed"], **kept)

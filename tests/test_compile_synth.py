@@ -191,3 +191,17 @@ def test_vvau_products_go_where_use_dsp_says(use_dsp, tmp_path):
               "SIGNED_WEIGHTS": 1, "USE_DSP": use_dsp}
     counts = synthesize_module([HDL / "vvau_core.sv"], "vvau_core", params, tmp_path)
     assert counts["DSP"] == (2 * 3 if use_dsp else 0), counts
+
+
+def test_a_build_folder_keeps_the_folding_inputs_it_was_made_with(tiny_vgg_build, tmp_path):  # noqa: F811
+    """synth --fit refolds a build folder: its budget, implementation styles and LUTRAM choice must be the
+    build's own, not the defaults."""
+    from dataclasses import replace
+
+    from compile.config import Budget, config_from_build
+
+    cfg, _ = tiny_vgg_build
+    cfg = replace(copy_build(cfg, tmp_path), budget=Budget(LUT=0.5), impl_style={"MVAU": "rtl"}, lutram_weights=True)
+    cfg.save()
+    back = config_from_build(cfg.out_dir)
+    assert (back.budget, back.impl_style, back.lutram_weights) == (Budget(LUT=0.5), {"MVAU": "rtl"}, True)
