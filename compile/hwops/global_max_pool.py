@@ -18,10 +18,11 @@ from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
 from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, lutram_luts, passthrough_stream_values
 
-#: LUT estimate per element bit of a beat: one comparator (carry chain) and one 2:1 select
-LUTS_PER_ELEM_BIT = 2
+#: LUT estimate per element bit of a beat: a comparator, a 2:1 select and the queue's select,
+#: as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)
+LUTS_PER_ELEM_BIT = 2.5
 #: LUT estimate of the position and fold counters and the handshake logic
-LUTS_CONTROL = 12
+LUTS_CONTROL = 10
 
 
 class StreamingGlobalMaxPool(RegistersOnly, HWCustomOp):

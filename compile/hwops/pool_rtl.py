@@ -20,10 +20,11 @@ from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthroug
 
 SUPPORTED_FUNCTIONS = ("MaxPool",)
 
-#: LUT estimate per element bit: one comparator (carry chain) and one 2:1 select of the running max
-LUTS_PER_ELEM_BIT = 2
+#: LUT estimate per element bit: a comparator, the 2:1 select of the running max and the output queue's
+#: select, as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)
+LUTS_PER_ELEM_BIT = 3
 #: LUT estimate of the kernel position counter and the handshake logic
-LUTS_CONTROL = 8
+LUTS_CONTROL = 10
 
 
 class UnsupportedPool(ValueError):

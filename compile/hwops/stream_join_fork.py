@@ -16,12 +16,15 @@ from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
 from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, output_stream_values, padded_stream_bits
 
-#: LUT estimate of the fork's handshake: one `taken` register and its next-state logic per output
-LUTS_PER_FORK_OUTPUT = 2
+#: LUT estimate of the fork's handshake: one `taken` register, its next-state logic and its share of the
+#: input ready per output, as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)
+LUTS_PER_FORK_OUTPUT = 4
 #: inputs one LUT6 multiplexes per output bit (a 4:1 multiplexer)
 MUX_INPUTS_PER_LUT = 4
 #: LUT estimate of the join's input and beat counters and the handshake logic
 LUTS_JOIN_CONTROL = 12
+#: LUT estimate of the zip join: wires and an AND of the valids, as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)
+LUTS_ZIP = 3
 
 
 def _stream_ports(inputs: list[tuple[str, int]], outputs: list[tuple[str, int]]) -> str:
@@ -133,7 +136,7 @@ class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingC
         }
 
     def lut_estimation(self, fpgapart):
-        if self.is_zip():  # wires and an AND of the valids
-            return LUTS_JOIN_CONTROL
+        if self.is_zip():
+            return LUTS_ZIP
         beat = self.get_nodeattr("SIMD") * self.get_output_datatype().bitwidth()
         return beat * math.ceil(self.get_n_inputs() / MUX_INPUTS_PER_LUT) + LUTS_JOIN_CONTROL
