@@ -173,6 +173,9 @@ def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_bu
     monkeypatch.setattr(synth, "synthesize", fake_synthesize)
     monkeypatch.setattr(runner, "run_build", lambda c, log=print: builds.append(c.start_step))
     monkeypatch.setattr(report, "add_section", lambda out, key, sec: written.setdefault(key, sec))
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    rep.pop("synth", None)  # no synthesis of this folding yet: round 1 synthesizes
+    (cfg.out_dir / "report.json").write_text(json.dumps(rep))
     sec = synth.fit_by_synthesis(cfg, rounds=3, log=lambda m: None)
     assert [a for _, a in calls] == [0.02, 0.02]  # always checked against the budget asked
     assert calls[1][0] == pytest.approx(0.02 / 2.5 * synth.FIT_MARGIN)
@@ -222,3 +225,14 @@ def test_our_layers_lut_estimates_follow_their_synthesis(top, file, params, esti
 
     synthesized = lut_sites(synthesize_module([HDL / file], top, params, tmp_path))
     assert abs(estimate(hwops) - synthesized) <= 0.2 * synthesized, (estimate(hwops), synthesized)
+
+
+def test_fit_starts_from_the_builds_own_synthesis(synthesized, monkeypatch):
+    """A build synthesized already: round 1 is that synthesis checked against the budget, no Yosys run; it
+    fits, so nothing is refolded."""
+    import compile.synth as synth
+
+    cfg, s = synthesized
+    monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("synthesized again"))
+    sec = synth.fit_by_synthesis(cfg, rounds=2, log=lambda m: None)
+    assert sec["total"] == s["total"] and sec["fits_budget"] and len(sec["fit"]["rounds"]) == 1
