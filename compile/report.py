@@ -303,8 +303,8 @@ def synth_table(s: dict) -> list[str]:
             lines.append(f"| {i + 1} | {r['search_budget']['LUT']:.4f} | {r['frames_per_s']:,.0f} | {u['LUT']:,} | "
                          f"{u['DSP']:,} | {u['BRAM_18K']:,} | {'yes' if r['fits_budget'] else 'no'} |")
     if s.get("layers"):
-        lines += ["", "Per layer (each kept as a module of its own; a sum a little above the whole, which "
-                  "optimizes across layers):", "",
+        lines += ["", "Per layer (each kept as a module of its own, so not optimized across layers as the whole "
+                  "is):", "",
                   "| layer | LUT | LUTRAM | SRL | FF | CARRY | DSP | BRAM_18K | URAM |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, c in s["layers"].items():
@@ -317,14 +317,16 @@ def _estimated_fps(r: dict) -> float:
     return r["frames_per_s"] * r["cycles_per_frame"] / r["estimate"]["cycles_per_frame"]
 
 
-def add_section(out_dir: Path, key: str, section: dict) -> dict:
-    """Add (or replace) a measured section of a build's report: `rtlsim` or `synth`."""
+def add_section(out_dir: Path, key: str, section: dict, stale: tuple[str, ...] = ()) -> dict:
+    """Add (or replace) a measured section of a build's report, `rtlsim` or `synth`, and remove the sections
+    named `stale` (measured on a design that has changed since)."""
     out_dir = Path(out_dir)
     rep = json.loads((out_dir / "report.json").read_text())
     rep[key] = section
+    for k in stale:
+        rep.pop(k, None)
     write_report(rep, out_dir)
     return rep
-
 
 
 def write_report(rep: dict, out_dir: Path) -> None:
