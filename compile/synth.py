@@ -378,6 +378,9 @@ def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False,
             u = sec["resources"][r]
             if not u["within_budget"] and u["estimate"]:
                 fractions[r] = min(fractions[r], getattr(asked, r) * u["estimate"] / u["synthesized"] * FIT_MARGIN)
+        if fractions == search.budget.to_dict():  # nothing the search could fold smaller
+            log("[synth] no estimate to scale for what is over the budget: the folding stays")
+            break
         search = replace(cfg, budget=Budget(**fractions), start_step="folding")
     sec["fit"] = {"asked": asked.to_dict(), "rounds": history}
     add_section(cfg.out_dir, "synth", sec)
