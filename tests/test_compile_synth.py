@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_a_yosys_failure_is_one_error_naming_the_log(tmp_path):
     assert (tmp_path / "yosys.log").is_file()
 
 
-HDL = __import__("pathlib").Path(__file__).resolve().parents[1] / "compile" / "hwops" / "hdl"
+HDL = Path(__file__).resolve().parents[1] / "compile" / "hwops" / "hdl"
 
 
 @pytest.mark.parametrize("files, top, params, expect", [
