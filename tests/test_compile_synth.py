@@ -237,3 +237,12 @@ def test_fit_starts_from_the_builds_own_synthesis(synthesized, monkeypatch):
     monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("synthesized again"))
     sec = synth.fit_by_synthesis(cfg, rounds=2, log=lambda m: None)
     assert sec["total"] == s["total"] and sec["fits_budget"] and len(sec["fit"]["rounds"]) == 1
+
+
+def test_a_wasm_memory_trap_is_named_as_yosys_running_out_of_memory():
+    from compile.synth import failure
+
+    trap = ("Error: failed to run main module\nCaused by:\n    0: memory fault at wasm address 0x10000000b in linear "
+            "memory of size 0xfc000000\n    1: wasm trap: out of bounds memory access\n")
+    assert failure(trap).startswith("Yosys ran out of memory") and "4 GiB" in failure(trap)
+    assert failure("x\nERROR: Module `foo' not found\n") == "ERROR: Module `foo' not found"
