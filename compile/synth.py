@@ -267,9 +267,7 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print
     t0 = time.time()
     run_yosys(work, ys, log)
     seconds = time.time() - t0
-    mods = _module_cells(json.loads((work / "stat_total.json").read_text()))
-    top = next(m for m in mods if m.lstrip("\\") == TOP)
-    total = classify(_flatten_counts(mods, top))
+    total = top_counts(work / "stat_total.json", TOP)
     section = {"tool": yosys_version(), "family": fam, "label": LABEL_TEMPLATE.format(family=fam),
                "seconds": round(seconds, 1), "total": total}
     if per_layer:
@@ -287,7 +285,12 @@ def synthesize_module(files: list[Path], top: str, params: dict, work: Path, fam
     names = gather(list(files), work)
     run_yosys(work, "\n".join([*CELL_LIBRARY, _read(names, top, params=params), f"hierarchy -top {top}",
                                 _synth(fam), "tee -q -o stat_total.json stat -json"]) + "\n")
-    mods = _module_cells(json.loads((work / "stat_total.json").read_text()))
+    return top_counts(work / "stat_total.json", top)
+
+
+def top_counts(stat_json: Path, top: str) -> dict[str, int]:
+    """KEYS counts of module `top` (its submodules included) in a Yosys `stat -json` file."""
+    mods = _module_cells(json.loads(Path(stat_json).read_text()))
     return classify(_flatten_counts(mods, next(m for m in mods if m.lstrip("\\") == top)))
 
 
