@@ -24,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from amc_cli import CommandError, RefusedInput, command
+
 from .boards import board_files, load_board
 from .config import Budget, check_build_model, config_from_build, is_build_folder, make_config
 from .steps import STEP_NAMES
@@ -128,44 +130,30 @@ def _print_report(out_dir: Path, as_json: bool) -> int:
     return 0
 
 
-def _measure(a, cfg, log, measure, missing: tuple, failures: tuple) -> tuple[int, dict | None]:
+def _measure(a, cfg, log, measure) -> dict | None:
     """Compile first unless MODEL is a finished build folder, then `measure(cfg)` (a simulation or a
-    synthesis). Returns (exit status, its section): 3 where `missing` (a tool) is raised, 1 for a failed
-    step, verification or `failures`, 2 for unreadable input; every failure one line on stderr."""
+    synthesis): its report section, or None where the compiled design already misses what was asked."""
     from .runner import run_build
-    from .steps import StepError
-    from .verify import VerificationError
 
+    if not is_build_folder(a.model):
+        log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
+        result = run_build(cfg, log=log)
+        if _constraints_failed(cfg, a, result["ran"]):
+            return None
     try:
-        if not is_build_folder(a.model):
-            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
-            result = run_build(cfg, log=log)
-            if _constraints_failed(cfg, a, result["ran"]):
-                return 1, None
-        return 0, measure(cfg)
-    except missing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3, None
-    except (StepError, VerificationError, NotImplementedError, *failures) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1, None
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2, None
+        return measure(cfg)
+    except NotImplementedError as e:  # a layer the measurement has no model of (an HLS layer in synthesis)
+        raise CommandError(str(e)) from e
 
 
 def _rtlsim(a, cfg, log) -> int:
-    from .rtlsim.accelerator import RtlsimMismatch, simulate_accelerator
-    from .rtlsim.sim import SimulationError
-    from .rtlsim.unisim import UnisimMissing
-    from .rtlsim.verilator import VerilatorBuildError, VerilatorMissing
+    from .rtlsim.accelerator import simulate_accelerator
 
-    code, sec = _measure(a, cfg, log, lambda c: simulate_accelerator(
+    sec = _measure(a, cfg, log, lambda c: simulate_accelerator(
         c, frames=a.frames, size_fifos=not a.no_size_fifos, ready_prob=a.ready_prob, seed=a.seed,
-        per_layer=a.per_layer, dsp=a.dsp, log=log), (VerilatorMissing, UnisimMissing),
-        (RtlsimMismatch, SimulationError, VerilatorBuildError))
+        per_layer=a.per_layer, dsp=a.dsp, log=log))
     if sec is None:
-        return code
+        return 1
     if a.json:
         return _print_report(cfg.out_dir, True)
     log(f"RTL simulation ({sec['label']}): {sec['cycles_per_frame']:,.1f} cycles/frame "
@@ -176,16 +164,16 @@ def _rtlsim(a, cfg, log) -> int:
 
 
 def _synth(a, cfg, log) -> int:
-    from .synth import SynthesisError, SynthesisMissing, fit_by_synthesis, synthesize
+    from .synth import fit_by_synthesis, synthesize
 
     def measure(c):
         if a.fit:
             return fit_by_synthesis(c, rounds=a.fit, per_layer=a.per_layer, log=log)
         return synthesize(c, per_layer=a.per_layer, log=log)
 
-    code, sec = _measure(a, cfg, log, measure, (SynthesisMissing,), (SynthesisError,))
+    sec = _measure(a, cfg, log, measure)
     if sec is None:
-        return code
+        return 1
     if a.json:
         print(json.dumps(sec, indent=2))
     else:
@@ -201,6 +189,7 @@ def _synth(a, cfg, log) -> int:
     return 0
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compile.build", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,57 +238,38 @@ def main(argv=None) -> int:
         return _print_report(Path(a.build_dir), a.json)
 
     from .runner import run_build
-    from .steps import StepError
-    from .verify import VerificationError
 
     try:
         reuse = a.cmd in ("rtlsim", "synth") and is_build_folder(a.model)
         cfg = config_from_build(a.model) if reuse else _config(a)
         if a.cmd == "bitstream" and a.reuse:  # the build must be of this very model
             check_build_model(cfg.out_dir, cfg.model_path)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:  # the configuration's checks (options, board, folding and model files)
+        if isinstance(e, CommandError):
+            raise
+        raise RefusedInput(str(e)) from e
     log = (lambda m: print(m, file=sys.stderr)) if a.json else print
     if a.cmd == "bitstream":
-        from .vivado import ToolsMissing, check_tools
+        from .vivado import check_tools
 
-        try:
-            check_tools(cfg)  # before spending minutes on the compile
-        except ToolsMissing as e:
-            print(str(e), file=sys.stderr)
-            return 3
+        check_tools(cfg)  # before spending minutes on the compile
     if a.cmd == "rtlsim":
         return _rtlsim(a, cfg, log)
     if a.cmd == "synth":
         return _synth(a, cfg, log)
     ran = None
-    try:
-        if a.cmd == "compile" or not getattr(a, "reuse", False):
-            log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
-            ran = run_build(cfg, log=log)["ran"]
-    except (StepError, VerificationError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as e:  # a build folder of another model, a missing artefact to restart from
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if a.cmd == "compile" or not getattr(a, "reuse", False):
+        log(f"compile {cfg.model_path} for {cfg.board.name} at {cfg.clock_mhz:g} MHz -> {cfg.out_dir}")
+        ran = run_build(cfg, log=log)["ran"]
     if a.cmd == "bitstream" and _constraints_failed(cfg, a, ran):
         return 1  # no hours of Vivado on a design that misses what was asked
     if a.cmd == "bitstream":
-        from .vivado import ToolsMissing, run_bitstream
+        from .vivado import run_bitstream
 
         try:
             run_bitstream(cfg, log=log)
-        except ToolsMissing as e:
-            print(str(e), file=sys.stderr)
-            return 3
         except subprocess.CalledProcessError as e:
-            print(f"error: finn-plus's build failed ({e}); see {cfg.out_dir / 'bitstream'}", file=sys.stderr)
-            return 1
-        except FileNotFoundError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise CommandError(f"finn-plus's build failed ({e}); see {cfg.out_dir / 'bitstream'}") from e
     if a.json:
         code = _print_report(cfg.out_dir, True) if _report_is_current(ran) else 0
         return 1 if a.cmd == "compile" and _constraints_failed(cfg, a, ran) else code

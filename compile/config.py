@@ -23,6 +23,8 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from amc_cli import RefusedInput
+
 from .boards import RESOURCES, Board, load_board
 from .iodesc import IODescription, load_io
 
@@ -165,7 +167,7 @@ GENERATED = ("steps", "codegen", "verify", "report", "report.json", "report.md",
              "folding.json", "dataflow_parent.onnx", "accelerator.json", "error.txt", "bitstream")
 
 
-class BuildMismatch(ValueError):
+class BuildMismatch(RefusedInput):
     """A build folder that was not made from the model it is used with; the message says which."""
 
 

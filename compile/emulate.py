@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import command
+
 PROTOCOL = "amc-fpga-emulator/1"
 FLAGS = {"reverse_endian": True, "reverse_inner": True}  # the convention of finn-plus's DMA driver
 
@@ -62,10 +64,9 @@ def latest_accelerator(build_dir: Path) -> Path:
 def io_shape_dict(model) -> dict:
     """finn-plus's driver shapes (finn.util.basic.get_driver_shapes) for an accelerator graph without
     IODMAs: folded shapes from the first and last dataflow layer, packed shapes by packing a dummy."""
+    from finn.util.data_packing import finnpy_to_packed_bytearray
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.util.basic import gen_finn_dt_tensor
-
-    from finn.util.data_packing import finnpy_to_packed_bytearray
 
     out: dict = {k: [] for k in ("idt", "ishape_normal", "ishape_folded", "ishape_packed",
                                  "odt", "oshape_normal", "oshape_folded", "oshape_packed")}
@@ -134,9 +135,8 @@ class RtlEmulator:
                  "FINN's width converters and FIFOs; logic only, no DMA shell, no timing closure")
 
     def __init__(self, build_dir: Path, artefact: Path, log=lambda m: print(m, file=sys.stderr)):
-        from qonnx.core.modelwrapper import ModelWrapper
-
         from finn.util.settings import get_settings
+        from qonnx.core.modelwrapper import ModelWrapper
 
         from .config import config_from_build
         from .rtlsim.sim import Simulator
@@ -236,6 +236,7 @@ def serve(build_dir: Path, artefact: Path | None, backend: str = "python") -> in
         _reply(proto, answer, out)
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compile.emulate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import ConstraintMissed, RefusedInput
+
 from .boards import RESOURCES
 from .dsp_packing import mvau_rtl_dsps
 from .hwops.template_rtl import LUTRAM_DEPTH, lutram_luts
@@ -58,8 +60,12 @@ PE_CHANNEL_OPS = {
 }
 
 
-class FoldingError(ValueError):
-    pass
+class FoldingError(ConstraintMissed, ValueError):
+    """No folding meets what was asked (the budget, the target)."""
+
+
+class FoldingConfigError(RefusedInput, FoldingError):
+    """A folding config file that cannot be read or does not match the graph."""
 
 
 def base_op(op_type: str) -> str:
@@ -112,9 +118,9 @@ def load_folding(path: Path) -> dict:
     try:
         data = json.loads(Path(path).read_text())
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        raise FoldingError(f"{path}: not a JSON folding config ({e})") from None
+        raise FoldingConfigError(f"{path}: not a JSON folding config ({e})") from None
     if not isinstance(data, dict):
-        raise FoldingError(f"{path}: a folding config is a JSON object of node name -> attributes")
+        raise FoldingConfigError(f"{path}: a folding config is a JSON object of node name -> attributes")
     return data
 
 
@@ -147,7 +153,7 @@ def apply_folding(model, cfg: dict, strict: bool = True) -> list[str]:
                 if _has_attr(inst, a):
                     inst.set_nodeattr(a, value)
     if strict and problems:
-        raise FoldingError("folding config does not match the graph: " + "; ".join(problems))
+        raise FoldingConfigError("folding config does not match the graph: " + "; ".join(problems))
     return problems
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 from qonnx.util.basic import get_by_name
 
+from amc_cli import RefusedInput
+
 #: Model metadata key holding P once the view has been moved to the host.
 POLYPHASE_PROP = "amc_input_polyphase"
 #: Ops that only move data; a chain of them right after the input (and its scalar dequantisation) is
@@ -23,7 +25,7 @@ VIEW_OPS = ("Transpose", "Reshape")
 SCALAR_OPS = ("Sub", "Mul")
 
 
-class InputViewError(ValueError):
+class InputViewError(RefusedInput):
     pass
 
 

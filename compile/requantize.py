@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import RefusedInput, command
+
 #: Operators a quantizer q with q(0) = 0, monotone, commutes with: q(op(x)) = op(q(x)). Only input 0 of a
 #: Reshape carries data (input 1 is its shape); every input of a Concat does.
 PASS_THROUGH = {"MaxPool", "GlobalMaxPool", "Pad", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze",
@@ -42,7 +44,7 @@ LAYERS = {"Conv", "Gemm", "MatMul"}
 DEFAULT_PERCENTILE = 99.9
 
 
-class RequantizeError(ValueError):
+class RequantizeError(RefusedInput):
     pass
 
 
@@ -245,6 +247,7 @@ def requantize(model_path: Path, out: Path, frames: np.ndarray, bits: int, frame
                             quantizers, agree, agree / len(check), float(np.abs(before - after).max()))
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m compile.requantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,16 +264,12 @@ def main(argv=None) -> int:
                     help="output model (default: <model name>_requant<bits>.onnx in the current folder)")
     a = ap.parse_args(argv)
     out = a.out or Path(f"{a.model.stem}_requant{a.bits}.onnx")  # never beside a model in a read-only place
-    try:
-        if not a.model.is_file():
-            raise RequantizeError(f"{a.model}: no such model file")
-        if a.n_frames < 2:
-            raise RequantizeError("--n-frames: need at least 2 (half calibrate, half check)")
-        frames = read_frames(a.frames, a.n_frames)
-        rep = requantize(a.model, out, frames, a.bits, str(a.frames), a.percentile)
-    except RequantizeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if not a.model.is_file():
+        raise RequantizeError(f"{a.model}: no such model file")
+    if a.n_frames < 2:
+        raise RequantizeError("--n-frames: need at least 2 (half calibrate, half check)")
+    frames = read_frames(a.frames, a.n_frames)
+    rep = requantize(a.model, out, frames, a.bits, str(a.frames), a.percentile)
     report_path = out.with_suffix(".requantize.json")
     report_path.write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
     for q in rep.quantizers:

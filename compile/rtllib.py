@@ -18,12 +18,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from amc_cli import ToolMissing
+
 OVERLAY_DIR = Path(__file__).resolve().parent / "rtl_overlay"
 STAMP = "OVERLAY.json"
 
 
-class OverlayError(RuntimeError):
-    pass
+class OverlayError(ToolMissing, RuntimeError):
+    """finn-plus's finn-rtllib or the `patch` tool is not what the overlay needs."""
 
 
 def installed_rtllib() -> Path:
@@ -64,7 +66,7 @@ def overlaid_rtllib(dest: Path) -> Path:
             pass
     if shutil.which("patch") is None:
         raise OverlayError("the `patch` tool is missing (Debian: apt-get install patch); it applies "
-                           f"compile/rtl_overlay/*.patch to finn-rtllib")
+                           "compile/rtl_overlay/*.patch to finn-rtllib")
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(installed_rtllib(), tmp)

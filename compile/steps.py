@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from amc_cli import CommandError
+
 from .config import BuildConfig
 from .verify import CHILD_ROLE
 
 
-class StepError(RuntimeError):
+class StepError(CommandError, RuntimeError):
     def __init__(self, step: str, message: str):
         self.step = step
         super().__init__(f"step '{step}' failed: {message}")
@@ -130,12 +132,11 @@ def step_qonnx_to_finn(model, cfg: BuildConfig):
     """FINN's step_qonnx_to_finn: QONNX cleanup, then Quant nodes to MultiThreshold (<= 8 bit).
     Differs from FINN: the MultiThreshold of a signed activation quantizer is annotated with the
     unsigned range it really computes until its sign bias is absorbed (_multithreshold_range_types)."""
-    from qonnx.util.cleanup import cleanup_model
-
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from finn.transformation.qonnx.quant_act_to_multithreshold import (
         default_filter_function_generator,
     )
+    from qonnx.util.cleanup import cleanup_model
 
     if not any(model.get_nodes_by_op_type(t) for t in ("BipolarQuant", "BinaryQuant", "Quant", "Trunc")):
         return model
@@ -148,12 +149,11 @@ def step_qonnx_to_finn(model, cfg: BuildConfig):
 
 def step_tidy_up(model, cfg: BuildConfig):
     """FINN's step_tidy_up: shapes, constant folding, names, datatypes."""
+    from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
     from qonnx.transformation.fold_constants import FoldConstants
     from qonnx.transformation.general import GiveReadableTensorNames, RemoveStaticGraphInputs
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
-
-    from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
     model = model.transform(InferShapes())
     model = model.transform(FoldConstants())
@@ -258,13 +258,12 @@ def step_streamline(model, cfg: BuildConfig):
     StreamlinePlus. Residual adds of integers on two scales become exact integer adds where the sum
     meets a quantizer (compile/residual_rescale.py). Anything left is reported by
     create_dataflow_partition, naming the node."""
+    import finn.transformation.streamline.absorb as absorb
+    from finn.transformation.streamline import Streamline
     from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
     from qonnx.transformation.general import RemoveUnusedTensors
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
-
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.streamline import Streamline
 
     from .branches import streamline_branches
 
@@ -326,32 +325,39 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     create_dataflow_partition fail with the node named. A max pool over the whole input becomes our
     one-pass StreamingGlobalMaxPool (compile/global_pool.py), not a sliding window and Pool; a depthwise
     conv unrolled to several samples per step, one VVAU per output phase (compile/unrolled_depthwise.py)."""
-    from qonnx.transformation.infer_data_layouts import InferDataLayouts
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.fpgadataflow.convert_to_hw import (
         binary_matrix_vector_activation as bmv,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw import (
         concat,
         conv_inp_gen,
         duplicate_streams,
-        elementwise_binary_operation as ew,
         fm_padding,
         label_select,
         pool,
         pool_from_reduce,
-        quantized_matrix_vector_activation as qmv,
         requant,
         reshape,
         shuffle,
         split,
         thresholding,
         upsample,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw import (
+        elementwise_binary_operation as ew,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw import (
+        quantized_matrix_vector_activation as qmv,
+    )
+    from finn.transformation.fpgadataflow.convert_to_hw import (
         vector_vector_activation as vva,
     )
     from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
+    from qonnx.transformation.infer_data_layouts import InferDataLayouts
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
 
     from .global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
     from .unrolled_depthwise import lower_unrolled_depthwise
@@ -401,11 +407,10 @@ def _minimize_bit_width(model):
     that a layer with an unsigned input has no negative thresholds. A signed quantizer on a non-negative
     tensor has them (an INT8 quantizer after ReLU and max pool: half its thresholds are below 0). On
     integer inputs, ceil and clip to [min, max + 1] change no output."""
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-
     from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
     from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
     from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+    from qonnx.transformation.infer_datatypes import InferDataTypes
 
     model = model.transform(RoundAndClipThresholds(), apply_to_subgraphs=True)
     model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
@@ -489,11 +494,10 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     (the accelerator, the artefact of this and later steps); the rest stays in the parent graph
     (dataflow_parent.onnx), which runs on the host: the input transpose to channels-last before,
     the float dequantisation tail after. accelerator.json describes both sides of that boundary."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-
     from finn.analysis.fpgadataflow.unsupported_layers import unsupported_layers
     from finn.transformation.fpgadataflow.create_dataflow_partition import CreateDataflowPartition
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
 
     from .inputview import polyphase_of
 
@@ -539,12 +543,11 @@ def step_specialize_layers(model, cfg: BuildConfig):
     cfg.impl_style sets preferred_impl_style per op type first (e.g. {"MVAU": "hls"}); MaxPool Pools
     become our Pool_rtl (compile/hwops) unless it asks for "hls"; so do VVAUs our VVAU_rtl off Versal, and
     integer adds of two streams our ElementwiseAdd_rtl."""
+    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+    from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
     from qonnx.custom_op.registry import getCustomOp
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
-
-    from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
-    from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
 
     from .hwops import pool_impl_style
     from .hwops.elementwise_rtl import specialize_elementwise_add
@@ -613,15 +616,14 @@ def step_transpose_decomposition(model, cfg: BuildConfig):
     """FINN's step_transpose_decomposition (Shuffle -> inner/outer shuffles); a no-op without Shuffle."""
     if not model.get_nodes_by_op_type("Shuffle"):
         return model
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-
     from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
     from finn.transformation.fpgadataflow.transpose_decomposition import (
         InferInnerOuterShuffles,
         ShuffleDecomposition,
     )
     from finn.transformation.qonnx.give_unique_node_names_recursive import GiveUniqueNodeNamesRecursive
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
 
     model = model.transform(ShuffleDecomposition())
     model = model.transform(InferInnerOuterShuffles())

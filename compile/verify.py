@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import ConstraintMissed
+
 CHILD_ROLE = "dataflow_child"
 
 
-class VerificationError(RuntimeError):
+class VerificationError(ConstraintMissed, RuntimeError):
     def __init__(self, step: str, message: str, details: dict | None = None):
         self.step = step
         self.details = details or {}
@@ -175,10 +177,9 @@ class Verifier:
                 self.frames, self.codes, self.ref = d["frames"], d["codes"], d["logits"]
                 return
         self.golden_path.unlink(missing_ok=True)  # recorded on other frames
+        from finn.core.onnx_exec import execute_onnx
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.util.cleanup import cleanup_model
-
-        from finn.core.onnx_exec import execute_onnx
 
         orig = cleanup_model(ModelWrapper(str(cfg.model_path)))
         q = cfg.io.quant
@@ -228,10 +229,9 @@ class Verifier:
         return np.stack(outs), None, problems
 
     def _run_child(self, child):
+        from finn.core.onnx_exec import execute_onnx
         from qonnx.core.modelwrapper import ModelWrapper
         from qonnx.custom_op.registry import getCustomOp
-
-        from finn.core.onnx_exec import execute_onnx
 
         parent_path = self.cfg.parent_path
         if not parent_path.is_file():

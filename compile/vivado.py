@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from amc_cli import ToolMissing
+
 from .config import BuildConfig
 
 #: finn-plus steps after its estimate reports, as in its default_build_dataflow_steps.
@@ -37,7 +39,7 @@ HANDOFF_ARTEFACT_STEP = "estimate_reports"
 FINN_CLI = Path(__file__).resolve().parent / "hwops" / "finn_cli.py"
 
 
-class ToolsMissing(RuntimeError):
+class ToolsMissing(ToolMissing, RuntimeError):
     pass
 
 

@@ -19,12 +19,14 @@ import threading
 import time
 from pathlib import Path
 
+from amc_cli import AcceleratorFailed
+
 from .meta import BitfileMissing, MetadataError
 
 KIND = "board"
 
 
-class AcceleratorTimeout(RuntimeError):
+class AcceleratorTimeout(AcceleratorFailed, RuntimeError):
     """The accelerator did not finish a batch within the deadline."""
 
 

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+import amc_cli
+
 from .board import find_bitfile
 from .meta import BitfileMissing, MetadataError, ModelIO
 
@@ -58,7 +60,7 @@ EMULATE = "emulate"
 RTLSIM = "rtlsim"
 
 
-class BoardUnreachable(RuntimeError):
+class BoardUnreachable(amc_cli.BoardUnreachable, RuntimeError):
     """ssh/scp to the board failed or timed out; the message has ssh's own words."""
 
     def __init__(self, message: str, returncode: int | None = None):
@@ -253,10 +255,11 @@ def assemble_package(plan: Plan) -> Path:
     (meta / "deploy.json").write_text(json.dumps({
         "name": f"{plan.name}-{plan.board_type}", "model": str(plan.model_onnx), "build": str(plan.build),
         "board_type": plan.board_type, "bitfile": str(plan.bitfile) if plan.bitfile else None}, indent=2) + "\n")
-    code = pkg / "code" / "driver"
-    code.mkdir(parents=True)
-    for f in sorted((REPO / "driver").glob("*.py")):
-        shutil.copy2(f, code / f.name)
+    for package in ("driver", "amc_cli"):  # the driver and the command layer it runs through
+        code = pkg / "code" / package
+        code.mkdir(parents=True)
+        for f in sorted((REPO / package).glob("*.py")):
+            shutil.copy2(f, code / f.name)
     (pkg / "run.sh").write_text(RUN_SH)
     (pkg / "run.sh").chmod(0o755)
     return pkg
@@ -544,95 +547,77 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@amc_cli.command
 def main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     from . import report as rpt
     from . import run as target_run
-    from .board import AcceleratorTimeout
-    from .emulation import EmulatorError
-    from .frontend import DataError
 
     log = lambda m: print(m, flush=True)  # noqa: E731
-    try:
-        target = Target.parse(a.board)
-        check_args(a)
-        if not target.emulated:
-            check_remote_dir(a.remote_dir)
-        plan = make_plan(a.model, target, a.build, a.data, a.out)
-        remote_emulated = not target.emulated and a.remote_backend == "emulation"
-        if not target.emulated and not remote_emulated and plan.bitfile is None:
-            raise BitfileMissing(f"cannot deploy {plan.name} on {target}: {plan.bitfile_problem}")
-        if target.emulated or plan.data.exists():
-            plan.notes += check_run_data(plan, explicit=a.data is not None)
-        else:  # a board deployment whose data file is on the board only
-            plan.notes.append(f"{plan.data} is not here: the board checks its file {a.board_data or plan.data} "
-                              "against the run's labels and SNRs before running")
-        check_out_dir(plan.out)
-        plan.out.mkdir(parents=True, exist_ok=True)
-        pkg = assemble_package(plan)
-        run_args = run_args_for(a, target.emulated, target.rtlsim)
-        board_data = a.board_data or str(Path(plan.data).resolve())
-        if remote_emulated:
-            remote_run = ["--data", board_data, *run_args_for(a, True), "--backend", "emulation",
-                          "--build", str(plan.build.resolve()), "--compile-repo", str(REPO),
-                          "--compile-python", a.compile_python or _default_compile_python()]
+    target = Target.parse(a.board)
+    check_args(a)
+    if not target.emulated:
+        check_remote_dir(a.remote_dir)
+    plan = make_plan(a.model, target, a.build, a.data, a.out)
+    remote_emulated = not target.emulated and a.remote_backend == "emulation"
+    if not target.emulated and not remote_emulated and plan.bitfile is None:
+        raise BitfileMissing(f"cannot deploy {plan.name} on {target}: {plan.bitfile_problem}")
+    if target.emulated or plan.data.exists():
+        plan.notes += check_run_data(plan, explicit=a.data is not None)
+    else:  # a board deployment whose data file is on the board only
+        plan.notes.append(f"{plan.data} is not here: the board checks its file {a.board_data or plan.data} "
+                          "against the run's labels and SNRs before running")
+    check_out_dir(plan.out)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    pkg = assemble_package(plan)
+    run_args = run_args_for(a, target.emulated, target.rtlsim)
+    board_data = a.board_data or str(Path(plan.data).resolve())
+    if remote_emulated:
+        remote_run = ["--data", board_data, *run_args_for(a, True), "--backend", "emulation",
+                      "--build", str(plan.build.resolve()), "--compile-repo", str(REPO),
+                      "--compile-python", a.compile_python or _default_compile_python()]
+    else:
+        remote_run = ["--data", board_data, *run_args_for(a, False)]
+    if target.emulated:
+        log(f"[deploy] no board given ({'BOARD=' + target.board_type + ' is a board type, not a host; ' if target.board_type else ''}"
+            "BOARD=<user@host> deploys on one). On a board this would run:")
+        for purpose, cmd in remote_commands(Target(), plan, a.remote_dir, remote_run, a.connect_timeout,
+                                            not a.no_sudo, a.remote_python):
+            log(f"    # {purpose}\n    {shlex.join(cmd)}")
+        if plan.bitfile is None:
+            log(f"[deploy] NOTE: {plan.bitfile_problem}")
+        for n in plan.notes:
+            log(f"[deploy] NOTE: {n}")
+        how = ("its stitched RTL simulated with Verilator" if target.rtlsim
+               else "executed in software (finn-plus, compile environment)")
+        log(f"[deploy] running the {'RTL-SIMULATED' if target.rtlsim else 'EMULATED'} deployment instead: "
+            f"package {pkg}, accelerator of {plan.build} {how}")
+        results = plan.out / "results"
+        args = target_run.build_parser().parse_args(
+            ["--package", str(pkg), "--data", str(plan.data), "--out", str(results), "--backend", target.backend,
+             "--build", str(plan.build), *run_args]
+            + (["--compile-python", a.compile_python] if a.compile_python else []))
+        target_run.run(args)
+    else:
+        t0 = time.time()
+        for n in plan.notes:
+            log(f"[deploy] NOTE: {n}")
+        results = deploy_board(target, plan, remote_run, a.remote_dir, a.connect_timeout, a.run_timeout,
+                               not a.no_sudo, log, a.remote_python)
+        log(f"[deploy] board run finished in {time.time() - t0:.0f} s")
+    classes = json.loads(plan.io_json.read_text()).get("classes") if plan.io_json else None
+    rep = rpt.write_report(plan.out, results, plan.predictions, plan.build / "report.json", plan.cost, classes)
+    c = rep["comparison"]
+    agree = f", agreement with software {c['agreement']:.2%}" if "agreement" in c else ""
+    log(f"[deploy] {rpt.TAGS.get(rep['backend'], 'EMULATION')}: accuracy {c['hw_accuracy']:.2%} on "
+        f"{c['frames']} frames{agree}; report {plan.out / 'report.md'}")
+    if "agreement" in c and c["agreement"] < 1.0:
+        if c["consistent"]:
+            log(f"[deploy] {c['ties']} frame(s) differ only on exact ties of the software logits (float rounding)")
         else:
-            remote_run = ["--data", board_data, *run_args_for(a, False)]
-        if target.emulated:
-            log(f"[deploy] no board given ({'BOARD=' + target.board_type + ' is a board type, not a host; ' if target.board_type else ''}"
-                "BOARD=<user@host> deploys on one). On a board this would run:")
-            for purpose, cmd in remote_commands(Target(), plan, a.remote_dir, remote_run, a.connect_timeout,
-                                                not a.no_sudo, a.remote_python):
-                log(f"    # {purpose}\n    {shlex.join(cmd)}")
-            if plan.bitfile is None:
-                log(f"[deploy] NOTE: {plan.bitfile_problem}")
-            for n in plan.notes:
-                log(f"[deploy] NOTE: {n}")
-            how = ("its stitched RTL simulated with Verilator" if target.rtlsim
-                   else "executed in software (finn-plus, compile environment)")
-            log(f"[deploy] running the {'RTL-SIMULATED' if target.rtlsim else 'EMULATED'} deployment instead: "
-                f"package {pkg}, accelerator of {plan.build} {how}")
-            results = plan.out / "results"
-            args = target_run.build_parser().parse_args(
-                ["--package", str(pkg), "--data", str(plan.data), "--out", str(results), "--backend", target.backend,
-                 "--build", str(plan.build), *run_args]
-                + (["--compile-python", a.compile_python] if a.compile_python else []))
-            target_run.run(args)
-        else:
-            t0 = time.time()
-            for n in plan.notes:
-                log(f"[deploy] NOTE: {n}")
-            results = deploy_board(target, plan, remote_run, a.remote_dir, a.connect_timeout, a.run_timeout,
-                                   not a.no_sudo, log, a.remote_python)
-            log(f"[deploy] board run finished in {time.time() - t0:.0f} s")
-        classes = json.loads(plan.io_json.read_text()).get("classes") if plan.io_json else None
-        rep = rpt.write_report(plan.out, results, plan.predictions, plan.build / "report.json", plan.cost, classes)
-        c = rep["comparison"]
-        agree = f", agreement with software {c['agreement']:.2%}" if "agreement" in c else ""
-        log(f"[deploy] {rpt.TAGS.get(rep['backend'], 'EMULATION')}: accuracy {c['hw_accuracy']:.2%} on "
-            f"{c['frames']} frames{agree}; report {plan.out / 'report.md'}")
-        if "agreement" in c and c["agreement"] < 1.0:
-            if c["consistent"]:
-                log(f"[deploy] {c['ties']} frame(s) differ only on exact ties of the software logits (float rounding)")
-            else:
-                log("[deploy] ERROR: the accelerator disagrees with the software model on "
-                    f"{c['disagreements_total'] - c['ties']} frame(s) beyond float ties")
-                return 1
-    except BitfileMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (MetadataError, DataError, rpt.ReportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (AcceleratorTimeout, EmulatorError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 4
-    except BoardUnreachable as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 5
-    except OSError as e:  # a folder that cannot be written, a file that cannot be read
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+            raise amc_cli.ConstraintMissed(
+                "the accelerator disagrees with the software model on "
+                f"{c['disagreements_total'] - c['ties']} frame(s) beyond float ties; report {plan.out / 'report.md'}")
     return 0
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import AcceleratorFailed
+
 from .meta import MetadataError
 
 PROTOCOL = "amc-fpga-emulator/1"
@@ -37,7 +39,7 @@ KIND = "emulation"
 BACKENDS = {"python": KIND, "rtlsim": "rtlsim"}
 
 
-class EmulatorError(RuntimeError):
+class EmulatorError(AcceleratorFailed, RuntimeError):
     """The emulator worker failed to start, answered with an error, died or timed out."""
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import RefusedInput
+
 from .meta import MetadataError, ModelIO
 
 #: The challenge's official split (README, "The challenge rules"): seed 2018, per (class, SNR) block
@@ -37,7 +39,7 @@ def top1(logits: np.ndarray, rtol: float = TIE_RTOL) -> np.ndarray:
     return (logits >= best - tol).argmax(axis=1)
 
 
-class DataError(ValueError):
+class DataError(RefusedInput):
     """A data file or frame selection the driver cannot use; the message says what is wrong."""
 
 

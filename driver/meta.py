@@ -17,14 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import RefusedInput, ToolMissing
+
 IO_FORMAT = "amc-fpga-io/1"
 
 
-class MetadataError(ValueError):
+class MetadataError(RefusedInput):
     """Artefacts that do not fit together (or data that does not fit them); the message says which."""
 
 
-class BitfileMissing(FileNotFoundError):
+class BitfileMissing(ToolMissing, FileNotFoundError):
     """No bitfile for a board deployment; the message says how to make one."""
 
 

@@ -9,15 +9,18 @@ title, in every table heading that carries a measured figure, and in every plot.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+from amc_cli import RefusedInput, command
 
 REPORT_FORMAT = "amc-fpga-deploy-report/1"
 SNRS_DB = tuple(range(-20, 31, 2))
 
 
-class ReportError(ValueError):
+class ReportError(RefusedInput):
     pass
 
 
@@ -321,10 +324,10 @@ def write_report(out_dir: Path, results_dir: Path, predictions: Path | None, bui
     return rep
 
 
+@command
 def main(argv=None) -> int:
     """python -m driver.report <results dir> --run runs/<name> --build hw/builds/<name>-<board> [--out DIR]"""
     import argparse
-    import sys
 
     ap = argparse.ArgumentParser(prog="python -m driver.report", description="(Re)write a deploy report from a "
                                  "results folder (what driver.run left on the board or in emulation).")
@@ -335,18 +338,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     run = Path(a.run) if a.run else None
     io = json.loads((run / "io.json").read_text()) if run and (run / "io.json").is_file() else {}
-    try:
-        rep = write_report(Path(a.out) if a.out else Path(a.results).resolve().parent, Path(a.results),
-                           run / "predictions.npz" if run else None,
-                           Path(a.build) / "report.json" if a.build else None, run / "cost.json" if run else None,
-                           io.get("classes"))
-    except (ReportError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    rep = write_report(Path(a.out) if a.out else Path(a.results).resolve().parent, Path(a.results),
+                       run / "predictions.npz" if run else None,
+                       Path(a.build) / "report.json" if a.build else None, run / "cost.json" if run else None,
+                       io.get("classes"))
     print(f"report: {Path(a.out or Path(a.results).resolve().parent) / 'report.md'} "
           f"({'EMULATION' if rep['emulation'] else 'hardware'})")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import command
+
 from .frontend import Classifier, DataError, FrameSet, check_data_file, check_labels
-from .meta import BitfileMissing, MetadataError, ModelIO
+from .meta import MetadataError, ModelIO
 
 RESULTS_FORMAT = "amc-fpga-deploy-results/1"
 
@@ -289,25 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@command
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from .board import AcceleratorTimeout
-    from .emulation import EmulatorError
-
-    try:
-        run(args)
-    except BitfileMissing as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-    except (MetadataError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (AcceleratorTimeout, EmulatorError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 4
-    except OSError as e:  # e.g. an --out that cannot be written
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    run(build_parser().parse_args(argv))
     return 0
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from amc_cli import RefusedInput
+
 
 @dataclass
 class DataConfig:
@@ -126,7 +128,7 @@ class Recipe:
 LIST_OF = {(CompressConfig, "stages"): StageConfig}
 
 
-class RecipeError(ValueError):
+class RecipeError(RefusedInput):
     """A recipe that does not fit the schema; the message names the key."""
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import RefusedInput, command
+
 # The official baseline's figures: the score's denominators.
 BASELINE_BOPS = 807699904
 BASELINE_MEM_W_BITS = 1244936
@@ -80,7 +82,7 @@ class CostReport:
         return asdict(self)
 
 
-class CostError(ValueError):
+class CostError(RefusedInput):
     """A file that cannot be costed; the message says why."""
 
 
@@ -245,6 +247,7 @@ def write_cost_json(rep: CostReport, path: str | Path) -> None:
     Path(path).write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Challenge inference cost and score of a QONNX file.")
     ap.add_argument("model", help="QONNX .onnx file with input (1, 2, 1024)")
@@ -253,18 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         rep = inference_cost_report(args.model)
-    except CostError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except CostError:
+        raise
     except Exception as exc:  # qonnx's inference on a graph it cannot handle
-        print(f"error: {args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {exc})", file=sys.stderr)
-        return 2
+        raise CostError(f"{args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {exc})") from exc
     if args.out:
-        try:
-            write_cost_json(rep, args.out)
-        except OSError as exc:
-            print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+        write_cost_json(rep, args.out)
     print(json.dumps(rep.to_dict(), indent=2) if args.json else format_report(rep))
     return 0
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from amc_cli import ConstraintMissed
 from model.radioml import CLASSES, FRAME_LEN, SNRS_DB
 from model.train import logits_of
 
@@ -24,7 +25,7 @@ IO_FORMAT = "amc-fpga-io/1"
 INPUT_SHAPE = (1, 2, FRAME_LEN)
 
 
-class ExportMismatch(RuntimeError):
+class ExportMismatch(ConstraintMissed, RuntimeError):
     """The exported graph does not compute what the PyTorch model computes."""
 
 

@@ -22,6 +22,8 @@ import json
 import sys
 from pathlib import Path
 
+from amc_cli import command
+
 LADDER_FORMAT = "amc-fpga-ladder/1"
 
 
@@ -107,15 +109,12 @@ def write_ladder(root: Path, recipe=None, progress: bool = False) -> dict:
     return ladder
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Score every compression step's model of a run folder.")
     ap.add_argument("run", help="a trained run folder (runs/<name>)")
     args = ap.parse_args(argv)
-    try:
-        ladder = write_ladder(Path(args.run), progress=True)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    ladder = write_ladder(Path(args.run), progress=True)
     print(f"{len(ladder['rungs'])} rung(s) in {Path(args.run) / 'ladder.json'}")
     return 0
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from amc_cli import CommandError, Interrupted, RefusedInput, command
+from amc_cli.layer import describe_os_error
 from model.config import Recipe, RecipeError, load_recipe, save_recipe
 
 
@@ -347,15 +349,22 @@ def run_pipeline(recipe: Recipe, run_dir: Path, first: str = "data", last: str =
                 ctx.data()
             else:
                 step(ctx)
-        except Exception as exc:
+        except (CommandError, OSError) as exc:  # expected: one line naming the step, the cause's status
             raise StepError(name, exc) from exc
+        except Exception as exc:  # a bug: the command layer logs its traceback; the line names the step
+            exc.add_note(f"in step '{name}'")
+            raise
     return run
 
 
-class StepError(RuntimeError):
+class StepError(CommandError):
+    """A step stopped on an error the project expects; exits with that error's status."""
+
     def __init__(self, step: str, exc: Exception):
-        super().__init__(f"step '{step}' failed: {exc}")
+        reason = describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+        super().__init__(f"step '{step}' failed: {reason}")
         self.step = step
+        self.status = exc.status if isinstance(exc, CommandError) else RefusedInput.status
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -369,6 +378,7 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Train, evaluate, export and cost a recipe into a run folder.")
     ap.add_argument("recipe", help="recipe YAML (model/recipes/*.yaml)")
@@ -381,23 +391,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="delete the run folder's artefacts first (only a run folder: recipe.yaml and run artefacts)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars or step messages")
     args = ap.parse_args(argv)
+    overrides = parse_overrides(args.set)
+    if args.data:
+        overrides["data.path"] = args.data
+        overrides["data.synthetic_frames_per_block"] = None
+    recipe = load_recipe(args.recipe, overrides)
     try:
-        overrides = parse_overrides(args.set)
-        if args.data:
-            overrides["data.path"] = args.data
-            overrides["data.synthetic_frames_per_block"] = None
-        recipe = load_recipe(args.recipe, overrides)
         run_pipeline(recipe, Path(args.run), args.first, args.last, args.restart, progress=not args.quiet)
-    except (RecipeError, StepError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # the run folder cannot be written (permissions, a full disk)
-        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {args.run} keeps every finished epoch's checkpoint; run the same command again "
-              "to resume", file=sys.stderr)
-        return 130
+        raise Interrupted(f"{args.run} keeps every finished epoch's checkpoint; run the same command again "
+                          "to resume") from None
     return 0
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import RefusedInput
+
 CLASSES: tuple[str, ...] = (
     "OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK",
     "16APSK", "32APSK", "64APSK", "128APSK",
@@ -30,7 +32,7 @@ REAL_FRAMES_PER_BLOCK = 4096
 REAL_FILE_NAME = "GOLD_XYZ_OSC.0001_1024.hdf5"
 
 
-class DatasetError(ValueError):
+class DatasetError(RefusedInput):
     """A data file that is not a usable RadioML 2018 file; the message says what to fix."""
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from amc_cli import command
+
 UNROLL_FORMAT = "amc-fpga-unroll/1"
 
 
@@ -97,6 +99,7 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     return report
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a finished run folder of an `ours` recipe with polyphase 1")
@@ -105,11 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="folder to write (run-folder layout)")
     ap.add_argument("--json", action="store_true", help="print unroll.json")
     a = ap.parse_args(argv)
-    try:
-        report = unroll_run(a.run, a.polyphase, a.out, a.checkpoint, progress=not a.json)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"model.unroll: {exc}", file=sys.stderr)
-        return 2
+    report = unroll_run(a.run, a.polyphase, a.out, a.checkpoint, progress=not a.json)
     if a.json:
         print(json.dumps(report, indent=2))
     else:

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import ConstraintMissed
+
 from ..config import BuildConfig
 from ..inputview import polyphase_view
 from .sim import RunResult, SimulationError, Simulator
@@ -33,7 +35,7 @@ from .stitch import FifoSite, fifo_resources, stitched_model
 LABEL = "RTL simulation: logic only, no DMA shell, no timing closure"
 
 
-class RtlsimMismatch(RuntimeError):
+class RtlsimMismatch(ConstraintMissed, RuntimeError):
     pass
 
 

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from amc_cli import ConstraintMissed
+
 from . import top as topgen
 from .verilator import build as verilator_build
 
 PACKING = {"reverse_inner": True, "reverse_endian": True}  # finn-plus-driver's DMA convention
 
 
-class SimulationError(RuntimeError):
+class SimulationError(ConstraintMissed, RuntimeError):
     pass
 
 
@@ -163,9 +165,8 @@ class Simulator:
 
     def run(self, folded: np.ndarray, **kw) -> RunResult:
         """Stream folded integer tensors (n, *ishape_folded[1:]); `.output` comes back folded too."""
-        from qonnx.core.datatype import DataType
-
         from finn.util.data_packing import finnpy_to_packed_bytearray, packed_bytearray_to_finnpy
+        from qonnx.core.datatype import DataType
 
         n = folded.shape[0]
         want = (n, *self.info["ishape_folded"][1:])

@@ -18,6 +18,8 @@ import os
 import re
 from pathlib import Path
 
+from amc_cli import ToolMissing
+
 MODELS = ("DSP48E2.v", "LUT6_2.v")
 DEFINES: list[str] = []
 UNDEFINES = ["VERILATOR"]  # mvu.sv: `ifdef VERILATOR` selects the behavioural DSP model
@@ -26,7 +28,7 @@ _DEFAULT_IS_1 = re.compile(r"\(([\w\[\]]+) === 1'bz\) \|\| ")
 _DEFAULT_IS_0 = re.compile(r"\(([\w\[\]]+) !== 1'bz\) && ")
 
 
-class UnisimMissing(FileNotFoundError):
+class UnisimMissing(ToolMissing, FileNotFoundError):
     pass
 
 

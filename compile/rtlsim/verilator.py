@@ -15,6 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from amc_cli import CommandError, ToolMissing
+
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 TOP_MODULE = "amc_top"
 PREFIX = "Vamc_top"
@@ -26,11 +28,11 @@ WARNINGS_OFF = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-MULTIDRIVEN", "-W
                 "-Wno-STMTDLY", "-Wno-PROCASSINIT"]
 
 
-class VerilatorMissing(RuntimeError):
+class VerilatorMissing(ToolMissing, RuntimeError):
     pass
 
 
-class VerilatorBuildError(RuntimeError):
+class VerilatorBuildError(CommandError, RuntimeError):
     pass
 
 

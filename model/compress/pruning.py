@@ -22,12 +22,13 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from amc_cli import RefusedInput
 
 ORIG, MASK = "_orig", "_mask"
 
 
 
-class PrunedCheckpointError(ValueError):
+class PrunedCheckpointError(RefusedInput):
     """A state_dict whose pruning pairs do not fit the network."""
 
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from amc_cli import command
 from model.radioml import N_BLOCKS
 
 
@@ -65,6 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     summary: dict = {}

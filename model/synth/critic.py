@@ -33,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 
+from amc_cli import RefusedInput, command
 from model.radioml import CLASSES, N_CLASSES, N_SNRS, SNRS_DB
 
 # The real baseline's accuracy per SNR on the real test split (shared/reference/README.md, read from the
@@ -458,6 +459,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
@@ -466,9 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         critic = load_critic(args.model, args.net, dict(args.net_arg), args.batch)
         frames, labels, snrs, attrs = read_test_frames(args.file, args.per_block, args.snrs)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:  # the loaders' refusals are ValueErrors naming the file
+        raise RefusedInput(str(exc)) from exc
     result = score(critic, frames, labels, snrs, str(args.file), args.min_snr)
     result.extra = {"model": str(args.model), "per_block": args.per_block, "snrs": args.snrs,
                     "data_seed": attrs.get("seed"), "data_config": json.loads(attrs["config"]) if "config" in attrs

@@ -1,0 +1,32 @@
+"""The command layer every entry point runs through: one line and a documented exit status for every error.
+
+A command's `main(argv) -> int`, decorated with `@command`, raises; the layer decides what the user sees. Errors the project
+expects derive from one of the classes in `amc_cli.errors`, whose `status` is the exit status; an error
+nobody expected is one line naming a log file that holds its traceback (status 70). No traceback reaches
+the terminal. Standard library only: the board's driver imports it too.
+"""
+
+from amc_cli.errors import (
+    STATUSES,
+    AcceleratorFailed,
+    BoardUnreachable,
+    CommandError,
+    ConstraintMissed,
+    Interrupted,
+    RefusedInput,
+    ToolMissing,
+)
+from amc_cli.layer import command, run_command
+
+__all__ = [
+    "STATUSES",
+    "AcceleratorFailed",
+    "BoardUnreachable",
+    "CommandError",
+    "ConstraintMissed",
+    "Interrupted",
+    "RefusedInput",
+    "ToolMissing",
+    "command",
+    "run_command",
+]
