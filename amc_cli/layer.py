@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import errno
 import functools
+import inspect
 import os
 import sys
 import tempfile
@@ -65,7 +66,8 @@ def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequen
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog or command_name(main)
     try:
-        return int(main(args) or 0)
+        takes_argv = bool(inspect.signature(main).parameters)  # a script's main() may parse sys.argv itself
+        return int((main(args) if takes_argv else main()) or 0)
     except SystemExit as exc:  # argparse's usage errors (status 2) and explicit exits pass through
         code = exc.code
         if code is None or isinstance(code, int):

@@ -81,6 +81,30 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="accept a design that misses --target-fps or exceeds the budget or the board (exit 0)")
 
 
+#: options that shape a compile; given with a finished build folder, they would be silently ignored
+COMPILE_OPTIONS = ("board", "clock_mhz", "out", "folding", "target_fps", "folding_strategy", "budget", "impl",
+                   "lutram_weights", "from_step", "to_step", "verify_frames", "no_verify")
+
+
+def _refuse_compile_options(a, parser: argparse.ArgumentParser, cfg) -> None:
+    """rtlsim/synth on a build folder measure that build as it is: a compile option given with a value other
+    than the build's would be ignored, so it is refused."""
+    same_as_build = {
+        "board": lambda v: v == cfg.board.name, "clock_mhz": lambda v: v == cfg.clock_mhz,
+        "out": lambda v: Path(v).resolve() == cfg.out_dir.resolve(), "budget": lambda v: Budget.parse(v) == cfg.budget,
+        "target_fps": lambda v: v == cfg.target_fps, "folding_strategy": lambda v: v == cfg.folding_strategy,
+        "lutram_weights": lambda v: v == cfg.lutram_weights, "impl": lambda v: _impl_styles(v) == cfg.impl_style,
+        "verify_frames": lambda v: v == cfg.verify_frames,
+    }
+    given = [o for o in COMPILE_OPTIONS
+             if getattr(a, o) != parser.get_default(o) and not same_as_build.get(o, lambda v: False)(getattr(a, o))]
+    if given:
+        names = ", ".join("--" + o.replace("_", "-") for o in given)
+        raise RefusedInput(f"{a.model} is a finished build folder: {names} apply when compiling, and would be ignored "
+                           f"here. {a.cmd.capitalize()} it as it is (leave {names} out), or pass the model (run folder "
+                           "or .onnx) with those options and a new --out")
+
+
 def _report_is_current(ran: list[str] | None) -> bool:
     """Whether report.json describes this run's graph: the build made it now, started after it, or was reused."""
     if ran is None or "estimate_reports" in ran:
@@ -106,13 +130,18 @@ def _constraints_failed(cfg, a, ran: list[str] | None) -> bool:
     return True
 
 
-def _config(a):
+def _impl_styles(items: list[str]) -> dict[str, str]:
     impl = {}
-    for item in a.impl:
+    for item in items:
         op, _, style = item.partition("=")
         if style not in ("hls", "rtl"):
             raise ValueError(f"--impl {item!r}: expected OP=hls or OP=rtl")
         impl[op] = style
+    return impl
+
+
+def _config(a):
+    impl = _impl_styles(a.impl)
     return make_config(
         a.model, board=a.board, out_dir=a.out, clock_mhz=a.clock_mhz,
         folding_file=a.folding, target_fps=a.target_fps, folding_strategy=a.folding_strategy,
@@ -199,6 +228,7 @@ def main(argv=None) -> int:
     _common(pb)
     pb.add_argument("--reuse", action="store_true", help="use the existing build folder's artefacts")
     ps = sub.add_parser("rtlsim", help="RTL simulation of the stitched accelerator (Verilator)")
+    parsers = {"rtlsim": ps}
     _common(ps)
     ps.add_argument("--frames", type=_positive(int, "a positive whole number"), default=8,
                     help="frames streamed back to back (the build's verification frames, in turn)")
@@ -213,6 +243,7 @@ def main(argv=None) -> int:
                     help="MVAU_rtl's DSP slices: mvu.sv's behavioural model (default) or the DSP48E2 primitives "
                          "with Xilinx's unisim models (shared/vendor/xilinx-unisim, or AMC_UNISIM_DIR)")
     py = sub.add_parser("synth", help="synthesize the accelerator's RTL with Yosys (resources counted)")
+    parsers["synth"] = py
     _common(py)
     py.add_argument("--per-layer", action="store_true",
                     help="also synthesize with every layer kept as a module of its own: counts per layer")
@@ -242,6 +273,8 @@ def main(argv=None) -> int:
     try:
         reuse = a.cmd in ("rtlsim", "synth") and is_build_folder(a.model)
         cfg = config_from_build(a.model) if reuse else _config(a)
+        if reuse:
+            _refuse_compile_options(a, parsers[a.cmd], cfg)
         if a.cmd == "bitstream" and a.reuse:  # the build must be of this very model
             check_build_model(cfg.out_dir, cfg.model_path)
     except ValueError as e:  # the configuration's checks (options, board, folding and model files)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amc_cli import RefusedInput
+from amc_cli.inputs import load_onnx
 
 from .boards import RESOURCES, Board, load_board
 from .iodesc import IODescription, load_io
@@ -214,17 +215,7 @@ def check_build_model(build_dir: str | Path, model_onnx: str | Path) -> str:
 
 def check_model_file(onnx: Path) -> None:
     """A readable ONNX model with one static input shape; ValueError naming what is wrong."""
-    size = onnx.stat().st_size
-    if size == 0:
-        raise ValueError(f"{onnx}: the file is empty (0 bytes); export the model again (python -m model.pipeline ... --from export)")
-    import onnx as onnx_lib
-
-    try:
-        m = onnx_lib.load(str(onnx), load_external_data=False)
-    except Exception as e:  # DecodeError and friends: not a protobuf, truncated
-        raise ValueError(f"{onnx}: not a readable ONNX model ({type(e).__name__}); a truncated copy or another "
-                         "kind of file? Export the model again") from e
-    g = m.graph
+    g = load_onnx(onnx, "a QONNX model (export it with python -m model.pipeline ... --from export)").graph
     inits = {i.name for i in g.initializer}
     inputs = [i for i in g.input if i.name not in inits]
     if not g.node or not inputs or not g.output:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput, command
+from amc_cli.inputs import check_count, checked_file, frames_shape_problem, load_npy
 
 #: Operators a quantizer q with q(0) = 0, monotone, commutes with: q(op(x)) = op(q(x)). Only input 0 of a
 #: Reshape carries data (input 1 is its shape); every input of a Concat does.
@@ -200,22 +201,31 @@ def insert_quantizers(model, groups, ranges: dict, bits: int) -> list[Requantize
 
 def read_frames(path: Path, n: int) -> np.ndarray:
     """n frames (N, 2, 1024) spread evenly over a RadioML-schema HDF5 file (dataset X, (N, 1024, 2)), or
-    an .npy array of frames (N, 2, 1024)."""
+    an .npy array of frames (N, 2, 1024). Never more frames than the file holds."""
     if path.suffix == ".npy":
-        x = np.load(path)
-        if x.ndim != 3 or x.shape[1] != 2:
-            raise RequantizeError(f"{path}: expected frames of shape (N, 2, L), got {x.shape}")
-        return x[np.linspace(0, len(x) - 1, min(n, len(x))).astype(int)].astype(np.float32)
+        x = load_npy(path, "frames (N, 2, 1024)")
+        problem = frames_shape_problem(x.shape, channels_first=True)
+        if problem:
+            raise RequantizeError(f"{path}: {problem}")
+        check_count(n, len(x), "--n-frames", f"frames ({path})")
+        return np.asarray(x[np.linspace(0, len(x) - 1, n).astype(int)], dtype=np.float32)
     import h5py
 
+    checked_file(path, "a RadioML-schema HDF5 file", 1 << 62)
     try:
         with h5py.File(path, "r") as f:
-            if "X" not in f:
+            if not isinstance(f.get("X"), h5py.Dataset):
                 raise RequantizeError(f"{path}: no dataset X; expected a RadioML 2018-schema file")
+            problem = frames_shape_problem(f["X"].shape)
+            if problem:
+                raise RequantizeError(f"{path}: {problem}")
+            check_count(n, f["X"].shape[0], "--n-frames", f"frames ({path})")
             idx = np.linspace(0, f["X"].shape[0] - 1, n).astype(int)
             x = np.stack([f["X"][i] for i in idx])
     except OSError as e:
         raise RequantizeError(f"{path}: not a readable HDF5 file ({e})") from None
+    if not np.isfinite(x).all():
+        raise RequantizeError(f"{path}: the frames hold NaN or infinite values")
     return np.ascontiguousarray(x.transpose(0, 2, 1)).astype(np.float32)
 
 

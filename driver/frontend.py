@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput
+from amc_cli.inputs import frames_shape_problem
 
-from .meta import MetadataError, ModelIO
+from .meta import ModelIO
 
 #: The challenge's official split (README, "The challenge rules"): seed 2018, per (class, SNR) block
 #: in file order, shuffle and take the first ceil(0.1 * block) frames as test.
@@ -169,13 +170,13 @@ def check_data_file(path: Path, frame_shape: tuple | None = None) -> dict:
             x, y, z = f["X"], f.get("Y"), f.get("Z")
             if y is None or z is None:
                 raise DataError(f"{path}: no dataset {'Y' if y is None else 'Z'}; a RadioML 2018 file has X, Y and Z")
+            problem = frames_shape_problem(x.shape, frame_len=frame_shape[1] if frame_shape else 1024)
+            if problem:
+                raise DataError(f"{path}: {problem}")
             n = x.shape[0]
             if x.ndim != 3 or y.ndim != 2 or y.shape[1] != N_CLASSES or z.shape[0] != n or y.shape[0] != n:
                 raise DataError(f"{path}: X {x.shape}, Y {y.shape}, Z {z.shape} is not the RadioML 2018 schema "
                                 f"(X (N, 1024, 2), Y (N, {N_CLASSES}), Z (N, 1))")
-            if frame_shape is not None and (x.shape[2], x.shape[1]) != tuple(frame_shape):
-                raise MetadataError(f"{path}: X holds frames of shape {tuple(x.shape[1:])} (W, C); the model "
-                                    f"takes {tuple(frame_shape)} (C, W) frames")
             blocks = N_CLASSES * N_SNRS
             if n == 0 or n % blocks:
                 raise DataError(f"{path}: {n} frames is not a multiple of {blocks} (class, SNR) blocks")
@@ -239,9 +240,9 @@ def read_blocks(h5_path: Path, index: np.ndarray, frame_shape: tuple, block_fram
     order = np.argsort(index, kind="stable")
     with _open_h5(h5_path) as f:
         x = f["X"]
-        if x.ndim != 3 or (x.shape[2], x.shape[1]) != tuple(frame_shape):
-            raise MetadataError(f"{h5_path}: X holds frames of shape {tuple(x.shape[1:])} (W, C); the model takes "
-                                f"{tuple(frame_shape)} (C, W) frames")
+        problem = frames_shape_problem(x.shape, frame_len=frame_shape[1])
+        if problem:
+            raise DataError(f"{h5_path}: {problem}")
         if len(index) and (index.min() < 0 or index.max() >= x.shape[0]):
             raise DataError(f"{h5_path}: frame index {int(index.max())} out of range ({x.shape[0]} frames); "
                             "the predictions belong to another file")

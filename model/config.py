@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from amc_cli import RefusedInput
+from amc_cli.inputs import max_threads, physical_memory
 
 
 @dataclass
@@ -202,6 +203,7 @@ CHOICES = {
     "train.scheduler": ("cosine_warm_restarts", "cosine", "constant"),
     "data.cache_encoding": ("auto", "int8", "float16", "float32"),
 }
+FRAME_BYTES = 2 * 1024 * 4  # one float32 frame of 1024 I/Q samples
 STAGE_KINDS = ("magnitude", "threshold", "channels", "bits")
 FINETUNE_SCHEDULERS = ("cosine_warm_restarts", "cosine", "constant")
 
@@ -232,7 +234,10 @@ def validate_recipe(r: "Recipe") -> None:
     need("train.seed", t.seed, t.seed >= 0, "expected a seed >= 0")
     need("train.device", t.device, t.device in ("auto", "cpu") or t.device.startswith("cuda"),
          "expected auto, cpu or cuda (cuda:N)")
-    need("train.threads", t.threads, (t.threads or 0) >= 1, "expected at least 1 thread, or null")
+    need("train.threads", t.threads, 1 <= (t.threads or 0) <= max_threads(),
+         f"expected 1 to {max_threads()} threads (4 per CPU of this machine), or null")
+    need("train.batch_size", t.batch_size, t.batch_size * FRAME_BYTES <= physical_memory() / 8 or not physical_memory(),
+         "expected a batch whose frames alone fit in an eighth of this machine's memory")
     need("train.max_frames_per_epoch", t.max_frames_per_epoch, (t.max_frames_per_epoch or 0) >= 2,
          "expected at least 2 frames, or null")
     for i, w in enumerate(t.aux_loss_weights):

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput, command
+from amc_cli.inputs import load_onnx
 
 # The official baseline's figures: the score's denominators.
 BASELINE_BOPS = 807699904
@@ -90,14 +91,7 @@ def _load(model_path: str | Path):
     from qonnx.core.modelwrapper import ModelWrapper
 
     path = Path(model_path)
-    if not path.exists():
-        raise CostError(f"{path}: no such file (expected a QONNX .onnx, e.g. runs/<name>/model.onnx)")
-    if path.is_dir() or path.stat().st_size == 0:
-        raise CostError(f"{path}: {'a folder' if path.is_dir() else 'an empty file'}, not a QONNX .onnx file")
-    try:
-        model = ModelWrapper(str(path))
-    except Exception as exc:  # onnx raises DecodeError and friends for a damaged file
-        raise CostError(f"{path}: not a readable ONNX file ({exc})") from exc
+    model = ModelWrapper(load_onnx(path, "a QONNX .onnx file (e.g. runs/<name>/model.onnx)"))
     inputs = [i for i in model.graph.input if model.get_initializer(i.name) is None]
     if not inputs:
         raise CostError(f"{path}: the graph has no dynamic input")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput
+from amc_cli.inputs import frames_shape_problem
 
 CLASSES: tuple[str, ...] = (
     "OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK",
@@ -112,8 +113,9 @@ def _check_schema(path: Path, f) -> RadioMLInfo:
         )
     x, y, z = f["X"], f["Y"], f["Z"]
     n = x.shape[0]
-    if x.ndim != 3 or x.shape[1:] != (FRAME_LEN, 2):
-        raise DatasetError(f"{path}: X has shape {x.shape}, expected (N, {FRAME_LEN}, 2) I/Q frames.")
+    problem = frames_shape_problem(x.shape, frame_len=FRAME_LEN)
+    if problem:
+        raise DatasetError(f"{path}: {problem}")
     if not np.issubdtype(x.dtype, np.floating):
         raise DatasetError(f"{path}: X has dtype {x.dtype}, expected a float type (float32).")
     if y.shape != (n, N_CLASSES):

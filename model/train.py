@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from amc_cli import RefusedInput
+from amc_cli.inputs import TORCH_FILE_MAX_BYTES, checked_file
 from model.cache import FrameCache
 from model.config import TrainConfig
 
@@ -195,16 +197,27 @@ def save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class CheckpointError(RefusedInput):
+    """A file that is not a PyTorch checkpoint this toolchain can use; the message names it."""
+
+
+def read_torch_file(path: Path) -> object:
+    """torch.load of tensors and plain containers only; anything else is refused in one line."""
+    path = checked_file(path, "a PyTorch checkpoint (.pt)", TORCH_FILE_MAX_BYTES)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (not a zip), EOFError (truncated), ...
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint this toolchain can read ({reason})") from exc
+
+
 def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no checkpoint here; train first (make train) or check the run folder")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise RuntimeError(f"{path}: unreadable checkpoint ({exc}); delete it to restart that run") from exc
+    ckpt = read_torch_file(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(f"{path}: not a checkpoint of this toolchain (format {CHECKPOINT_FORMAT})")
+        raise CheckpointError(f"{path}: not a checkpoint of this toolchain (format {CHECKPOINT_FORMAT})")
     return ckpt
 
 
@@ -283,7 +296,10 @@ def fit(
     history: list[dict] = []
     start_epoch, best_acc, best_epoch = 0, -1.0, -1
     if last.exists():
-        ckpt = load_checkpoint(last)
+        try:
+            ckpt = load_checkpoint(last)
+        except CheckpointError as exc:  # the run's own resume point: deleting it restarts the run
+            raise CheckpointError(f"{exc}; delete it to restart that run from its first epoch") from exc
         net.load_state_dict(ckpt["model"])
         restore_stats_collection_state(net, ckpt["stats_collection"])
         opt.load_state_dict(ckpt["optimizer"])

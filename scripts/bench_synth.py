@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from amc_cli import command  # noqa: E402
 
 from model.radioml import CLASSES  # noqa: E402
 from model.synth import generate_frames  # noqa: E402
 
 
+@command
 def main() -> int:
     p = argparse.ArgumentParser(description="frames/s of model.synth.generate_frames on one core")
     p.add_argument("--frames", type=int, default=1024, help="frames per class and repeat (default 1024)")

@@ -25,6 +25,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 
 from model.radioml import CLASSES, FRAME_LEN, N_CLASSES, SNRS_DB, validate_file  # noqa: E402
 from model.split import filter_by_snr, official_split  # noqa: E402
@@ -214,6 +215,7 @@ def train_proxy(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray, yte: np.ndarr
     return model
 
 
+@command
 def main() -> int:
     args = parse_args()
     import h5py

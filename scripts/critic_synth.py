@@ -22,6 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_synth import VARIANTS  # noqa: E402
@@ -81,6 +82,7 @@ def summary_lines(variant: str, results: dict) -> list[str]:
     return lines
 
 
+@command
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", nargs="+", default=["default"], choices=sorted(VARIANTS))

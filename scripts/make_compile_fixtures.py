@@ -45,6 +45,10 @@ from brevitas.inject.enum import ScalingImplType
 from brevitas.quant import Int8ActPerTensorFloatMinMaxInit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amc_cli import command  # noqa: E402
+
 CLASSES = ["OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK", "16APSK", "32APSK", "64APSK",
            "128APSK", "16QAM", "32QAM", "64QAM", "128QAM", "256QAM", "AM-SSB-WC", "AM-SSB-SC", "AM-DSB-WC",
            "AM-DSB-SC", "FM", "GMSK", "OQPSK"]
@@ -223,6 +227,7 @@ def export(m: nn.Module, name: str, out_dir: Path) -> Path:
     return path
 
 
+@command
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="also the full-size networks (hw/builds/models/)")
@@ -260,4 +265,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,6 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_synth import NETS, VARIANTS, predict, train_proxy  # noqa: E402
@@ -58,6 +59,7 @@ def class_indices(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+@command
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=200, help="training frames per (class, SNR)")

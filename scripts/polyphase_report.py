@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amc_cli import command  # noqa: E402
 SNR_BANDS = {"-20..-8 dB": range(-20, -6, 2), "-6..+8 dB": range(-6, 10, 2), "+10..+30 dB": range(10, 32, 2)}
 
 
@@ -43,6 +46,7 @@ def band(acc_per_snr: dict, snrs) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
+@command
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", default=str(ROOT / "sweeps" / "results" / "polyphase"))
@@ -103,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

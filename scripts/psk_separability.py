@@ -17,6 +17,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from model.synth import generate_frames  # noqa: E402
@@ -26,6 +27,7 @@ from calibrate_synth import VARIANTS  # noqa: E402
 PSK = ("8PSK", "16PSK", "32PSK")
 
 
+@command
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--snr", type=float, nargs="+", default=[10.0, 20.0, 30.0], help="SNRs in dB")

@@ -18,6 +18,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_synth import VARIANTS  # noqa: E402
@@ -64,6 +65,7 @@ def real_frame() -> np.ndarray:
     return (codes[0] + 1j * codes[1])[None, :]
 
 
+@command
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variant", nargs="+", default=["round2", "round3", "default"], choices=sorted(VARIANTS))

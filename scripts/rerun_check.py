@@ -19,6 +19,11 @@ import json
 import sys
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from amc_cli import command  # noqa: E402
+
 
 def _load(path: Path, name: str):
     p = path / name
@@ -27,6 +32,8 @@ def _load(path: Path, name: str):
 
 def compare_runs(a: Path, b: Path) -> dict:
     import torch
+
+    from model.train import read_torch_file
 
     out = {"differences": []}
     diff = out["differences"]
@@ -48,7 +55,7 @@ def compare_runs(a: Path, b: Path) -> dict:
                 diff.append(f"{key} {ca[key]} vs {cb[key]}")
     fa, fb = (p / "checkpoints" / "final.pt" for p in (a, b))
     if fa.exists() and fb.exists():
-        sa, sb = (torch.load(f, map_location="cpu", weights_only=True)["model"] for f in (fa, fb))
+        sa, sb = (read_torch_file(f)["model"] for f in (fa, fb))
         changed = [k for k in sa if k not in sb or not torch.equal(sa[k], sb[k])]
         out["tensors"] = len(sa)
         out["tensors_differing"] = len(changed)
@@ -69,6 +76,7 @@ def compare_rungs(ra: list[dict], rb: list[dict]) -> list[str]:
             f"{y['score']:.6f}" for x, y in zip(ra, rb) if (x["accuracy"], x["score"]) != (y["accuracy"], y["score"])]
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Compare two runs (or two sweep point records) of one recipe and seed.")
     ap.add_argument("a")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 
 HDL = ROOT / "compile" / "hwops" / "hdl"
 
@@ -44,6 +45,7 @@ FILES = {"pool_rtl": "pool_rtl.sv", "global_max_pool": "global_max_pool.sv", "st
          "stream_zip": "stream_concat.sv", "stream_fork": "stream_fork.sv"}
 
 
+@command
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")

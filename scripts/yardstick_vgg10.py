@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from amc_cli import command  # noqa: E402
 
 from compile import folding as fl  # noqa: E402
 from compile.boards import RESOURCES  # noqa: E402
@@ -160,6 +161,7 @@ def to_markdown(results: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+@command
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(MODEL), help="VGG10 w4a4 run folder (model.onnx + io.json)")
@@ -183,4 +185,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+
+from amc_cli import RefusedInput
 from onnx import TensorProto, helper, numpy_helper
 
 from model.cost import CostError, challenge_score, inference_cost_report
@@ -68,11 +70,11 @@ def test_unknown_and_free_operators_are_named(tmp_path):
 
 
 def test_bad_files_fail_with_a_reason(tmp_path):
-    with pytest.raises(CostError, match="no such file"):
+    with pytest.raises(RefusedInput, match="no such file"):
         inference_cost_report(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00not an onnx file")
-    with pytest.raises(CostError, match="not a readable ONNX"):
+    with pytest.raises(RefusedInput, match="not a readable ONNX"):
         inference_cost_report(junk)
 
 

@@ -99,7 +99,7 @@ def test_requantize_never_imports_torch():
 
 def test_read_frames_rejects_wrong_shape(tmp_path):
     np.save(tmp_path / "f.npy", np.zeros((3, 1024, 2), np.float32))
-    with pytest.raises(RequantizeError, match=r"expected frames of shape \(N, 2, L\)"):
+    with pytest.raises(RequantizeError, match=r"expected \(N, 2, 1024\).*stored transposed"):
         read_frames(tmp_path / "f.npy", 2)
 
 

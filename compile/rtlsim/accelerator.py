@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import ConstraintMissed
+from amc_cli.inputs import check_memory
 
 from ..config import BuildConfig
 from ..inputview import polyphase_view
@@ -57,6 +58,8 @@ def reference_frames(cfg: BuildConfig, frames: int) -> tuple[np.ndarray, np.ndar
         x = np.stack([codes[i].T.reshape(shape[1:]) for i in range(n)])
     else:
         x = codes.reshape(n, *shape[1:])
+    # the simulation holds every frame's input and output words at once, plus its trace of beats
+    check_memory(frames * (x[0].size + golden[0].size) * 8 * 2, f"--frames {frames:,}", "the streamed frames")
     idx = np.arange(frames) % n
     return x[idx], golden[idx], n
 

@@ -119,7 +119,6 @@ def load_critic(path: str | Path, net: str | None = None, net_args: dict | None 
         if net is not None:
             raise ValueError("--net applies to checkpoints, not QONNX files")
         return _qonnx_critic(path, batch)
-    import torch
 
     from model.compress.pruning import load_pruned_state_dict, make_pruning_permanent
     from model.nets import build_net
@@ -128,7 +127,9 @@ def load_critic(path: str | Path, net: str | None = None, net_args: dict | None 
         from model.trained import load_trained
 
         return _torch_critic(load_trained(path), path.name, batch)
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    from model.train import read_torch_file
+
+    state = read_torch_file(path)
     if isinstance(state, dict) and "net" in state and "model" in state:  # this project's checkpoint format
         from model.trained import net_from_checkpoint
 
@@ -232,10 +233,11 @@ def _standard_quant_graph(model):
 
 
 def _qonnx_critic(path: Path, batch: int) -> Critic:
-    import onnx
     import onnxruntime as ort
 
-    model = onnx.load(str(path))
+    from amc_cli.inputs import load_onnx
+
+    model = load_onnx(path, "a QONNX model")
     graph_inputs = {t.name for t in model.graph.initializer}
     inputs = [t for t in model.graph.input if t.name not in graph_inputs]
     if len(inputs) != 1:
