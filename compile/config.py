@@ -25,6 +25,7 @@ from pathlib import Path
 
 from amc_cli import RefusedInput
 from amc_cli.inputs import load_onnx
+from amc_cli.outputs import check_not_over_inputs
 
 from .boards import RESOURCES, Board, load_board
 from .iodesc import IODescription, load_io
@@ -313,6 +314,7 @@ def make_config(
     b = load_board(board)
     io = load_io(onnx)
     out = Path(out_dir) if out_dir else DEFAULT_BUILD_ROOT / f"{name}-{b.name}"
+    check_not_over_inputs(out, [onnx, Path(model) if Path(model).is_dir() else None])
     check_out_dir(out)
     if kwargs.get("folding_file") is not None:
         kwargs["folding_file"] = Path(kwargs["folding_file"])

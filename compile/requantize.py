@@ -32,6 +32,7 @@ import numpy as np
 
 from amc_cli import RefusedInput, command
 from amc_cli.inputs import check_count, checked_file, frames_shape_problem, load_npy
+from amc_cli.outputs import check_output_file, replaced, write_text
 
 #: Operators a quantizer q with q(0) = 0, monotone, commutes with: q(op(x)) = op(q(x)). Only input 0 of a
 #: Reshape carries data (input 1 is its shape); every input of a Concat does.
@@ -250,8 +251,8 @@ def requantize(model_path: Path, out: Path, frames: np.ndarray, bits: int, frame
     quantizers = insert_quantizers(model, groups, ranges, bits)
     model = model.transform(InferShapes())
     after = _logits(model, check)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(out))
+    with replaced(out) as tmp:
+        model.save(str(tmp))
     agree = int((before.argmax(1) == after.argmax(1)).sum())
     return RequantizeReport(str(model_path), str(out), bits, percentile, len(calib), len(check), frames_from,
                             quantizers, agree, agree / len(check), float(np.abs(before - after).max()))
@@ -274,14 +275,16 @@ def main(argv=None) -> int:
                     help="output model (default: <model name>_requant<bits>.onnx in the current folder)")
     a = ap.parse_args(argv)
     out = a.out or Path(f"{a.model.stem}_requant{a.bits}.onnx")  # never beside a model in a read-only place
+    report_path = out.with_suffix(".requantize.json")
+    for path in (out, report_path):
+        check_output_file(path, [a.model, a.frames])
     if not a.model.is_file():
         raise RequantizeError(f"{a.model}: no such model file")
     if a.n_frames < 2:
         raise RequantizeError("--n-frames: need at least 2 (half calibrate, half check)")
     frames = read_frames(a.frames, a.n_frames)
     rep = requantize(a.model, out, frames, a.bits, str(a.frames), a.percentile)
-    report_path = out.with_suffix(".requantize.json")
-    report_path.write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
+    write_text(report_path, json.dumps(rep.to_dict(), indent=2) + "\n")
     for q in rep.quantizers:
         print(f"{'int' if q.signed else 'uint'}{q.bits} x {q.scale:.4g} on {', '.join(q.tensors)} "
               f"(for {', '.join(q.layers)}; calibrated range {q.calibration_min:.3g}..{q.calibration_max:.3g})")

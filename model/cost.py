@@ -32,6 +32,7 @@ import numpy as np
 
 from amc_cli import RefusedInput, command
 from amc_cli.inputs import load_onnx
+from amc_cli.outputs import check_output_file, write_text
 
 # The official baseline's figures: the score's denominators.
 BASELINE_BOPS = 807699904
@@ -238,7 +239,7 @@ def format_report(rep: CostReport) -> str:
 
 
 def write_cost_json(rep: CostReport, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(rep.to_dict(), indent=2) + "\n")
+    write_text(path, json.dumps(rep.to_dict(), indent=2) + "\n")
 
 
 @command
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # qonnx's inference on a graph it cannot handle
         raise CostError(f"{args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {exc})") from exc
     if args.out:
-        write_cost_json(rep, args.out)
+        write_cost_json(rep, check_output_file(args.out, [args.model]))
     print(json.dumps(rep.to_dict(), indent=2) if args.json else format_report(rep))
     return 0
 

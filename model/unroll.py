@@ -9,8 +9,9 @@ export.json, cost.json, data.json, and metrics.json / predictions.npz from evalu
 the run's own test split; plus unroll.json: how its top-1 and
 logits compare with the trained network's on every test frame, and the cost before and after.
 
-Exit status: 0 done, 2 a run that cannot be unrolled or an unrolled network that differs from it (one line
-on stderr).
+Exit status (docs/usage.md): 0 done, 2 a run that cannot be unrolled (nothing written), 1 an unrolled network
+that differs from the trained one. --out is written under a temporary name and renamed into place; it may not
+be, hold or lie inside the run or the checkpoint, nor be a folder of other files.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amc_cli import command
+from amc_cli import ConstraintMissed, RefusedInput, command
+from amc_cli.outputs import check_output_folder, staged_folder
 
 UNROLL_FORMAT = "amc-fpga-unroll/1"
 
@@ -43,6 +45,8 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     from model.train import predict, run_environment
     from model.trained import load_trained
 
+    check_output_folder(out, [run_dir, checkpoint], marker="unroll.json")
+    final_out = out
     run = RunFolder(run_dir)
     if not run.recipe.exists():
         raise FileNotFoundError(f"{run_dir}: not a run folder (no recipe.yaml); give the folder `make train` wrote")
@@ -52,7 +56,7 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     ctx = RunContext(load_recipe(run.recipe), run, progress=progress)
     trained = load_trained(checkpoint)
     if not isinstance(trained, Ours):
-        raise ValueError(f"{run_dir}: unrolling knows `ours` networks, this run trained {ctx.recipe.net.name!r}")
+        raise RefusedInput(f"{run_dir}: unrolling knows `ours` networks, this run trained {ctx.recipe.net.name!r}")
     unrolled = UnrolledOurs(trained, polyphase).eval()
 
     data = ctx.data()
@@ -63,39 +67,39 @@ def unroll_run(run_dir: Path, polyphase: int, out: Path, checkpoint: Path | None
     agreement = float(np.mean(predicted == trained_predicted))
     max_diff = float(np.abs(ref - got).max())
     if agreement < 1.0:
-        raise ValueError(f"unrolled network disagrees with the trained one on "
+        raise ConstraintMissed(f"unrolled network disagrees with the trained one on "
                          f"{np.sum(predicted != trained_predicted)} test frames (max |logit difference| "
                          f"{max_diff:.3g}): a bug in model/nets/unrolled.py")
 
-    out.mkdir(parents=True, exist_ok=True)
-    onnx = export_qonnx_model(unrolled, out / "model.onnx")
-    check = verify_export(unrolled, onnx, verification_frames(data, ctx.recipe.export.verify_frames))
-    (out / "export.json").write_text(json.dumps({"verification": check}, indent=2) + "\n")
-    write_io_json(io_description(onnx, ctx.recipe.net.name, data.describe()), out / "io.json")
-    cost = inference_cost_report(onnx)
-    write_cost_json(cost, out / "cost.json")
+    with staged_folder(final_out) as out:  # renamed into place once everything is written
+        onnx = export_qonnx_model(unrolled, out / "model.onnx")
+        check = verify_export(unrolled, onnx, verification_frames(data, ctx.recipe.export.verify_frames))
+        (out / "export.json").write_text(json.dumps({"verification": check}, indent=2) + "\n")
+        write_io_json(io_description(onnx, ctx.recipe.net.name, data.describe()), out / "io.json")
+        cost = inference_cost_report(onnx)
+        write_cost_json(cost, out / "cost.json")
 
-    labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
-    metrics = compute_metrics(predicted, labels, snr)
-    metrics.update(data=data.describe(), checkpoint=str(checkpoint), environment=run_environment(),
-                   note=f"the network of {checkpoint} unrolled to {polyphase} samples per clock (model.unroll)")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
-                        predicted=predicted.astype(np.uint8), logits=got.astype(np.float32))
-    shutil.copy(run.recipe, out / "recipe.yaml")
-    if run.data.exists():  # which data file the test split came from: driver.deploy reads it
-        shutil.copy(run.data, out / "data.json")
+        labels, snr = data.cache.labels[data.test], data.cache.snr_db[data.test]
+        metrics = compute_metrics(predicted, labels, snr)
+        metrics.update(data=data.describe(), checkpoint=str(checkpoint), environment=run_environment(),
+                       note=f"the network of {checkpoint} unrolled to {polyphase} samples per clock (model.unroll)")
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        np.savez_compressed(out / "predictions.npz", index=data.test, label=labels, snr_db=snr,
+                            predicted=predicted.astype(np.uint8), logits=got.astype(np.float32))
+        shutil.copy(run.recipe, out / "recipe.yaml")
+        if run.data.exists():  # which data file the test split came from: driver.deploy reads it
+            shutil.copy(run.data, out / "data.json")
 
-    with tempfile.TemporaryDirectory() as tmp:  # the trained network's own cost, whichever checkpoint
-        before = inference_cost_report(export_qonnx_model(trained, Path(tmp) / "trained.onnx"))
-    report = {
-        "format": UNROLL_FORMAT, "source_run": str(run_dir), "checkpoint": str(checkpoint), "polyphase": polyphase,
-        "test_frames": int(len(data.test)), "top1_agreement": agreement, "max_abs_logit_diff": max_diff,
-        "accuracy": metrics["accuracy"],
-        "cost": {"bit_ops": cost.total_bops, "bit_mem": cost.total_mem_w_bits, "score": cost.score},
-        "source_cost": {"bit_ops": before.total_bops, "bit_mem": before.total_mem_w_bits, "score": before.score},
-    }
-    (out / "unroll.json").write_text(json.dumps(report, indent=2) + "\n")
+        with tempfile.TemporaryDirectory() as tmp:  # the trained network's own cost, whichever checkpoint
+            before = inference_cost_report(export_qonnx_model(trained, Path(tmp) / "trained.onnx"))
+        report = {
+            "format": UNROLL_FORMAT, "source_run": str(run_dir), "checkpoint": str(checkpoint), "polyphase": polyphase,
+            "test_frames": int(len(data.test)), "top1_agreement": agreement, "max_abs_logit_diff": max_diff,
+            "accuracy": metrics["accuracy"],
+            "cost": {"bit_ops": cost.total_bops, "bit_mem": cost.total_mem_w_bits, "score": cost.score},
+            "source_cost": {"bit_ops": before.total_bops, "bit_mem": before.total_mem_w_bits, "score": before.score},
+        }
+        (out / "unroll.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

@@ -205,3 +205,63 @@ def test_rtlsim_and_synth_refuse_compile_options_they_would_ignore(tiny_vgg_buil
     code = main(["rtlsim", str(build), "--board", "zcu104", "--frames", "100000000000"])
     err = capsys.readouterr().err
     assert code == 2 and "--frames 100,000,000,000: the streamed frames would take" in err, err
+
+
+# ---- outputs never over inputs ------------------------------------------------------------------
+def test_output_checks(tmp_path):
+    from amc_cli.outputs import check_output_file, check_output_folder, staged_folder, write_text
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "recipe.yaml").write_text("x")
+    for out, how in ((run, "is"), (run / "sub", "lies inside"), (tmp_path, "contains")):
+        with pytest.raises(RefusedInput, match=f"--out {out} {how} the input {run}"):
+            check_output_folder(out, [run], marker="unroll.json")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("the user's")
+    with pytest.raises(RefusedInput, match="holds files this command did not write"):
+        check_output_folder(tmp_path / "mine", [run], marker="unroll.json")
+    model = tmp_path / "m.onnx"
+    model.write_text("m")
+    with pytest.raises(RefusedInput, match="is the input"):
+        check_output_file(tmp_path / "." / "m.onnx", [model])
+    with pytest.raises(RefusedInput, match="lies inside the input"):
+        check_output_file(run / "cost.json", [run])
+    # a failed staging leaves the old output as it was; a finished one replaces it whole
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "unroll.json").write_text("old")
+    with pytest.raises(ZeroDivisionError):
+        with staged_folder(out) as st:
+            (st / "unroll.json").write_text("half")
+            1 / 0
+    assert (out / "unroll.json").read_text() == "old" and [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+    with staged_folder(out) as st:
+        (st / "model.onnx").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx"]
+    write_text(tmp_path / "a.json", "{}")
+    assert (tmp_path / "a.json").read_text() == "{}" and len(list(tmp_path.glob(".a.json*"))) == 0
+
+
+def test_unroll_never_writes_over_its_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "recipe.yaml").write_text("name: x\n")
+    (run / "model.onnx").write_bytes(b"the trained model")
+    before = sorted((p.name, p.read_bytes()) for p in run.iterdir())
+    for out in (run, run / "unrolled"):
+        code, line, _ = _cli(["-m", "model.unroll", str(run), "--polyphase", "8", "--out", str(out)], tmp_path)
+        assert code == 2 and "the command would write over what it reads" in line, line
+    assert sorted((p.name, p.read_bytes()) for p in run.iterdir()) == before
+
+
+def test_requantize_and_cost_never_write_over_their_model(tmp_path):
+    model = tmp_path / "model.onnx"
+    shutil.copy(TINY, model)
+    h5 = write_toy_radioml(tmp_path / "toy.h5", 1)
+    before = model.read_bytes()
+    for args in (["-m", "compile.requantize", str(model), "--frames", str(h5), "--out", str(model)],
+                 ["-m", "model.cost", str(model), "--out", str(model)]):
+        code, line, _ = _cli(args, tmp_path)
+        assert code == 2 and "is the input" in line, line
+    assert model.read_bytes() == before

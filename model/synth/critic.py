@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from amc_cli import RefusedInput, command
+from amc_cli.outputs import check_output_file, write_text
 from model.radioml import CLASSES, N_CLASSES, N_SNRS, SNRS_DB
 
 # The real baseline's accuracy per SNR on the real test split (shared/reference/README.md, read from the
@@ -467,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and str(path).lower() != "none":
+            check_output_file(path, [args.model, args.file], option)
     try:
         critic = load_critic(args.model, args.net, dict(args.net_arg), args.batch)
         frames, labels, snrs, attrs = read_test_frames(args.file, args.per_block, args.snrs)
@@ -481,8 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         plot = args.plot or Path("runs") / "critic" / f"{args.model.stem}-{args.file.stem}.png"
         print(f"\nwrote {plot_result(result, plot)}")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result.to_dict(), indent=1))
+        write_text(args.json, json.dumps(result.to_dict(), indent=1))
         print(f"wrote {args.json}")
     return 0
 

@@ -1,0 +1,115 @@
+"""Outputs never over inputs: a command's output folder or file is checked against everything it reads,
+and written under a temporary name that is renamed into place, so that a failure or a kill leaves either
+the old output or the new one, never a mixture, and never a damaged input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from amc_cli.errors import RefusedInput
+
+
+def _overlap(out: Path, source: Path) -> str | None:
+    """How `out` collides with input `source`, or None."""
+    o, s = out.resolve(), source.resolve()
+    if o == s:
+        return "is"
+    if s in o.parents:
+        return "lies inside"
+    if o in s.parents:
+        return "contains"
+    return None
+
+
+def check_not_over_inputs(out: str | Path, inputs: Sequence[str | Path | None], option: str = "--out") -> Path:
+    """`out` (a folder to write) if it is not one of `inputs`, does not lie inside one and does not contain one."""
+    out = Path(out)
+    for source in inputs:
+        if source is None:
+            continue
+        how = _overlap(out, Path(source))
+        if how:
+            raise RefusedInput(f"{option} {out} {how} the input {source}: the command would write over what it "
+                               "reads; name a new folder")
+    return out
+
+
+def check_output_folder(out: str | Path, inputs: Sequence[str | Path | None], marker: str,
+                        option: str = "--out") -> Path:
+    """`out` if the command may write it: not over its inputs (check_not_over_inputs); a new or empty
+    folder, or one this command wrote before (it holds `marker`)."""
+    out = check_not_over_inputs(out, inputs, option)
+    if out.exists() and not out.is_dir():
+        raise RefusedInput(f"{option} {out} is a file; name a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
+        raise RefusedInput(f"{option} {out} holds files this command did not write (no {marker}); nothing was "
+                           "changed. Name a new or empty folder")
+    return out
+
+
+def check_output_file(out: str | Path, inputs: Sequence[str | Path | None], option: str = "--out") -> Path:
+    """`out` if it is not one of the inputs (nor a folder, nor inside an input folder)."""
+    out = Path(out)
+    for source in inputs:
+        if source is None:
+            continue
+        how = _overlap(out, Path(source))
+        if how == "is" or (how == "lies inside" and Path(source).is_dir()):
+            raise RefusedInput(f"{option} {out} {how} the input {source}: the command would write over what it "
+                               "reads; name another file")
+    if out.is_dir():
+        raise RefusedInput(f"{option} {out} is a folder; name a file")
+    return out
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def replaced(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write; renamed onto `path` when the block succeeds, removed if not."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` under a temporary name, then rename it into place."""
+    with replaced(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def staged_folder(out: str | Path) -> Iterator[Path]:
+    """A temporary folder beside `out` to fill; on success it replaces `out` (an older output of the same
+    command), on failure it is removed and `out` is left as it was."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_name(out)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
