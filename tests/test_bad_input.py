@@ -97,7 +97,7 @@ def test_two_files_of_one_name_size_and_mtime_get_their_own_caches(tmp_path):
     assert np.array_equal(np.asarray(again.x), np.asarray(cb.x))
 
 
-def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path):
+def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, capsys):
     a = write_toy_radioml(tmp_path / "a.h5", 2, seed=1)
     c = open_cache(a, tmp_path / "cache", progress=False)
     meta = json.loads((c.directory / "meta.json").read_text())
@@ -105,6 +105,8 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path):
     (c.directory / "meta.json").write_text(json.dumps(meta))
     again = open_cache(a, tmp_path / "cache", progress=False)
     assert json.loads((again.directory / "meta.json").read_text())["source"]["sha256"] != "0" * 64
+    assert f"[cache] {c.directory}: meta.json records another source" in capsys.readouterr().err
+    # more damage (arrays altered in place, truncated, missing; concurrent builders): tests/test_cache.py
 
 
 # ---- 6. every row's label and SNR ---------------------------------------------------------------
@@ -347,7 +349,7 @@ def test_cost_names_a_bad_file(tmp_path, capsys):
     from model.cost import main
 
     _bad_models(tmp_path)
-    for name, message in (("empty.onnx", "an empty file"), ("text.onnx", "not a readable ONNX"),
+    for name, message in (("empty.onnx", "the file is empty"), ("text.onnx", "not a readable ONNX"),
                           ("dynamic.onnx", "the challenge costs a graph with input (1, 2, 1024)")):
         assert main([str(tmp_path / name)]) == 2
         assert message in _one_line(capsys.readouterr().err)
