@@ -284,3 +284,26 @@ def test_a_build_of_another_model_is_named(fixture_run, tiny_build, earlier, tmp
     line = one_error_line(capsys)
     assert "was compiled from another model" in line and "make compile" in line
     assert snapshot(earlier) == before
+
+
+def test_frames_stored_transposed_are_named_as_such(fixture_run, tiny_build, toy_h5, earlier, tmp_path, capsys):
+    """The same file with X stored (N, 2, 1024): one line saying so, from deploy and from the board side."""
+    import h5py
+
+    transposed = tmp_path / "transposed.h5"
+    shutil.copy(toy_h5, transposed)
+    with h5py.File(transposed, "a") as f:
+        x = f["X"][:]
+        del f["X"]
+        f["X"] = np.ascontiguousarray(x.transpose(0, 2, 1))
+    before = snapshot(earlier, toy_h5)
+    rc = deploy.main(emulate(fixture_run, tiny_build, earlier, "--data", str(transposed)))
+    line = one_error_line(capsys)
+    assert rc == 2 and "expected (N, 1024, 2)" in line and "stored transposed" in line
+    out = tmp_path / "d"
+    plan = deploy.make_plan(str(fixture_run), deploy.Target(), str(tiny_build), None, str(out))
+    pkg = deploy.assemble_package(plan)
+    rc = driver_run.main(["--package", str(pkg), "--data", str(transposed), "--out", str(out / "results"),
+                          "--backend", "emulation", "--build", str(tiny_build)])
+    assert rc == 2 and "stored transposed" in one_error_line(capsys)
+    assert snapshot(earlier, toy_h5) == before and not (out / "results").exists()
