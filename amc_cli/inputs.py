@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from amc_cli.errors import RefusedInput
+from amc_cli.errors import CommandError, RefusedInput
 
 #: protobuf cannot parse a message over 2 GiB: an ONNX file without external data cannot be larger
 ONNX_MAX_BYTES = 2**31 - 1
@@ -101,6 +101,15 @@ def _tensors(graph):
             yield from attr.tensors
             for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                 yield from _tensors(sub)
+
+
+#: what h5py raises where a file is damaged: its C library reports damage under several Python types
+HDF5_DAMAGE = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+
+
+def hdf5_damage(exc: BaseException) -> bool:
+    """Whether `exc`, raised while reading an HDF5 file, says the file is damaged (not one of our refusals)."""
+    return isinstance(exc, HDF5_DAMAGE) and not isinstance(exc, CommandError)
 
 
 def frames_shape_problem(shape: Sequence[int], channels_first: bool = False, frame_len: int = FRAME_LEN) -> str | None:

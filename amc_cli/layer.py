@@ -60,6 +60,15 @@ def command_name(main: Callable) -> str:
     return module.removesuffix(".__main__")
 
 
+def one_line(prog: str, argv: Sequence[str], exc: BaseException) -> str:
+    """The error's message as one line; a longer one (a tool's dump) goes whole to a log file it names."""
+    text = str(exc).strip()
+    if "\n" not in text:
+        return text
+    path = write_traceback(prog, argv, exc)
+    return f"{text.splitlines()[0].rstrip(' :')} ... (the whole message: {path})"
+
+
 def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None,
                 prog: str | None = None) -> int:
     """Run `main(argv)`; return its status, or the status of what it raised, after one line on stderr."""
@@ -75,10 +84,10 @@ def run_command(main: Callable[[Sequence[str] | None], int | None], argv: Sequen
         print(code, file=sys.stderr)
         return 1
     except Interrupted as exc:
-        print(f"\ninterrupted: {exc}", file=sys.stderr)
+        print(f"\ninterrupted: {one_line(prog, args, exc)}", file=sys.stderr)
         return exc.status
     except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(prog, args, exc)}", file=sys.stderr)
         return exc.status
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)

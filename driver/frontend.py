@@ -7,6 +7,7 @@ reallocated during a pass.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput
-from amc_cli.inputs import frames_shape_problem
+from amc_cli.inputs import HDF5_DAMAGE, frames_shape_problem, hdf5_damage
 
 from .meta import ModelIO
 
@@ -130,7 +131,9 @@ class FrameSet:
         return FrameSet(self.index[sel], self.label[sel], self.snr_db[sel], desc)
 
 
+@contextlib.contextmanager
 def _open_h5(path: Path):
+    """The file open for reading; damage found while reading it inside the block becomes one DataError."""
     import h5py
 
     path = Path(path)
@@ -143,10 +146,15 @@ def _open_h5(path: Path):
     except OSError as e:
         why = "truncated: an interrupted copy or download?" if "truncated" in str(e) else "not an HDF5 file?"
         raise DataError(f"{path}: cannot be opened as HDF5, {why} ({e})") from e
-    if "X" not in f:
-        f.close()
-        raise DataError(f"{path}: no dataset X (frames); a RadioML 2018 file has X, Y and Z")
-    return f
+    try:
+        with f:
+            if not isinstance(f.get("X"), h5py.Dataset):
+                raise DataError(f"{path}: no dataset X (frames); a RadioML 2018 file has X, Y and Z")
+            yield f
+    except HDF5_DAMAGE as e:
+        if not hdf5_damage(e):
+            raise
+        raise DataError(f"{path}: cannot be read (truncated or damaged HDF5: {type(e).__name__}: {e})") from e
 
 
 #: at most this many frames are read to check that a data file is the run's (labels, SNRs, content)

@@ -93,6 +93,7 @@ def _load(model_path: str | Path):
 
     path = Path(model_path)
     model = ModelWrapper(load_onnx(path, "a QONNX .onnx file (e.g. runs/<name>/model.onnx)"))
+    _infer_kernel_shapes(model)
     inputs = [i for i in model.graph.input if model.get_initializer(i.name) is None]
     if not inputs:
         raise CostError(f"{path}: the graph has no dynamic input")
@@ -103,6 +104,20 @@ def _load(model_path: str | Path):
             f"{CHALLENGE_INPUT_SHAPE}. Re-export with that input shape."
         )
     return model
+
+
+def _infer_kernel_shapes(model) -> None:
+    """ONNX makes a Conv's kernel_shape optional (it is the weight's spatial shape); qonnx's cost needs it."""
+    from onnx import helper
+
+    for node in model.graph.node:
+        if node.op_type == "Conv" and len(node.input) > 1 and not any(a.name == "kernel_shape" for a in node.attribute):
+            weight = node.input[1]
+            while model.get_initializer(weight) is None and model.find_producer(weight) is not None:
+                weight = model.find_producer(weight).input[0]  # through the weight's Quant
+            w = model.get_initializer(weight)
+            if w is not None and w.ndim >= 3:
+                node.attribute.append(helper.make_attribute("kernel_shape", list(w.shape[2:])))
 
 
 def _elems(model, tensor: str) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput
-from amc_cli.inputs import frames_shape_problem
+from amc_cli.inputs import HDF5_DAMAGE, frames_shape_problem, hdf5_damage
 
 CLASSES: tuple[str, ...] = (
     "OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK",
@@ -97,7 +97,9 @@ def validate_file(path: str | Path) -> RadioMLInfo:
     try:
         with f:
             return _check_schema(path, f)
-    except OSError as exc:  # a dataset's data cannot be read: the file ends early or is damaged
+    except HDF5_DAMAGE as exc:  # a dataset's data cannot be read: the file ends early or is damaged
+        if not hdf5_damage(exc):
+            raise
         raise DatasetError(
             f"{path}: HDF5 file cannot be read ({exc}); it is truncated or damaged. Re-extract or re-download "
             "it (or regenerate a synthetic file)."

@@ -5,12 +5,18 @@ score), stored in a database: SQLite in the sweep folder by default, any SQL ser
 Several workers, on one machine or many, run `python -m model.sweep run` on the same spec and storage
 and share the work; each trial is an ordinary run folder, so an interrupted trial resumes, and a trial
 whose worker died (no heartbeat for GRACE_S seconds) is failed and queued again for the next worker.
+A worker never runs a point another worker has finished or is running (Optuna's grid sampler would, once
+every point has started): it marks its trial PRUNED instead, and the table counts every point once.
+$AMC_SWEEP_HEARTBEAT_S and $AMC_SWEEP_GRACE_S (whole seconds; defaults HEARTBEAT_S and GRACE_S) change how
+often a running trial proves its worker alive and how long a silent one waits before it is failed; give
+every worker of a study the same values.
 
     python -m model.sweep run  sweeps/compare.yaml --out runs/sweeps/compare [--storage URL] [--n-trials N]
     python -m model.sweep report sweeps/compare.yaml --out runs/sweeps/compare [--storage URL]
 
 Exit status: 0 done (a failed trial is recorded in the study and queued again on the next run), 2 a bad
-spec, trial recipe or --out (one line on stderr, before any trial runs).
+spec, trial recipe, point record (empty, cut short, a value of the wrong kind) or --out (one line on
+stderr, before any trial runs or anything is written).
 
 Spec (YAML):
     name: compare
@@ -44,6 +50,8 @@ import argparse
 import copy
 import hashlib
 import json
+import math
+import os
 import re
 import subprocess
 import sys
@@ -52,6 +60,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
+from amc_cli import RefusedInput, command
 from model.config import RecipeError, from_dict, load_recipe, read_yaml, validate_recipe
 
 SAMPLERS = ("grid", "nsga2", "tpe")
@@ -145,6 +154,10 @@ def load_spec(path: str | Path) -> SweepSpec:
         if label in labels:
             raise RecipeError(f"{path}: two trials are named {label!r}; they would share one run folder")
         labels.add(label)
+    if spec.records:
+        for label in sorted(labels):  # a damaged record stops both commands here, before anything is written
+            if record_path(spec, label).is_file():
+                load_record(record_path(spec, label))
     return spec
 
 
@@ -212,18 +225,76 @@ GRACE_S = 300  # ... and a trial silent for longer is failed and queued again (i
 MAX_RETRY = 3
 
 
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds: $AMC_SWEEP_HEARTBEAT_S and $AMC_SWEEP_GRACE_S where
+    set, else HEARTBEAT_S and GRACE_S."""
+    values = []
+    for name, default in (("AMC_SWEEP_HEARTBEAT_S", HEARTBEAT_S), ("AMC_SWEEP_GRACE_S", GRACE_S)):
+        text = os.environ.get(name, "").strip()
+        if not text:
+            values.append(default)
+            continue
+        try:
+            values.append(int(text))
+        except ValueError:
+            values.append(0)
+        if values[-1] < 1:
+            raise RefusedInput(f"${name}={text!r}: expected whole seconds, at least 1")
+    heartbeat, grace = values
+    if grace <= heartbeat and (os.environ.get("AMC_SWEEP_HEARTBEAT_S") or os.environ.get("AMC_SWEEP_GRACE_S")):
+        raise RefusedInput(f"the grace period ({grace} s, $AMC_SWEEP_GRACE_S) is not longer than the heartbeat "
+                           f"interval ({heartbeat} s, $AMC_SWEEP_HEARTBEAT_S): live workers' trials would be failed")
+    return heartbeat, grace
+
+
+def rdb_storage(url: str, name: str | None = None, **kwargs):
+    """Optuna's RDBStorage of `url`. Workers that start together on an empty database all create its tables,
+    and PostgreSQL lets only one CREATE win (the others fail on a duplicate key): a loser tries again, and
+    finds the tables made. A URL that cannot be used is refused in one line naming it as `name` (default:
+    `--storage <url>`, password hidden)."""
+    import time
+
+    import sqlalchemy.exc
+    from optuna.storages import RDBStorage
+
+    try:
+        shown = name or "--storage " + sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        raise RefusedInput(f"--storage {url}: not a database URL (e.g. postgresql+psycopg://user@host/db)") from None
+    for attempt in range(5):
+        try:
+            return RDBStorage(url, **kwargs)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == 4:
+                raise RefusedInput(f"{shown}: cannot create the study's tables: "
+                                   f"{str(exc.orig).strip().splitlines()[0]}") from None
+            time.sleep(0.2 * (attempt + 1))
+        except sqlalchemy.exc.NoSuchModuleError:
+            raise RefusedInput(f"{shown}: SQLAlchemy knows no such database kind") from None
+        except ImportError as exc:  # Optuna's own ImportError, from the driver's
+            missing = getattr(exc.__cause__, "name", None) or getattr(exc, "name", None) or "its module"
+            raise RefusedInput(f"{shown}: its driver ({missing}) is not installed; pip install it "
+                               "(.[model] installs psycopg, the driver of postgresql+psycopg://)") from None
+        except sqlalchemy.exc.OperationalError as exc:
+            raise RefusedInput(f"{shown}: cannot use the database: "
+                               f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+
 def open_study(spec: SweepSpec, out: Path, storage: str | None):
     """The sweep's study; Optuna's heartbeat fails the trials of a worker that died (killed, machine
     lost) and retries them, so another worker picks them up instead of the grid waiting forever."""
     import optuna
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    out.mkdir(parents=True, exist_ok=True)
+    heartbeat, grace = heartbeat_settings()
+    if storage is None:  # the study lives in the sweep folder; a server's is reached before --out is made
+        out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # heartbeats have worked since Optuna 2.9 but are still flagged experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        db = RDBStorage(storage or f"sqlite:///{out / 'study.db'}", heartbeat_interval=HEARTBEAT_S,
-                        grace_period=GRACE_S,
-                        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        db = rdb_storage(storage or f"sqlite:///{out / 'study.db'}", None if storage else str(out / "study.db"),
+                         heartbeat_interval=heartbeat, grace_period=grace,
+                         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+    out.mkdir(parents=True, exist_ok=True)
     return optuna.create_study(
         study_name=spec.name, storage=db, load_if_exists=True,
         directions=["maximize", "minimize"], sampler=make_sampler(spec),
@@ -266,6 +337,97 @@ def record_path(spec: SweepSpec, label: str) -> Path:
     return Path(spec.records) / f"{label}.json"
 
 
+class RecordError(RefusedInput):
+    """A point record that cannot be used (empty, cut short, a value of the wrong kind); the message names
+    the file and what is wrong with it."""
+
+
+RECORD_FIX = ("; restore it from version control, or delete it and the next `sweep run` measures that point "
+              "again")
+ROW_FIGURES = ("accuracy", "accuracy_0db", "accuracy_high_snr", "bit_ops", "bit_mem", "score")
+RUNG_FIGURES = ("density", "accuracy", "bit_ops", "bit_mem", "score")
+
+
+def load_record(path: Path) -> dict:
+    """A point record, read and checked: the fields the sweep's table and the fronts read, of the right kind.
+    A record is a measurement, not a cache: a damaged one is refused (RecordError), never silently rerun."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not a point record (not UTF-8 text){RECORD_FIX}") from None
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read the point record: {exc.strerror or exc}") from None
+    if not text.strip():
+        raise RecordError(f"{path}: an empty file, not a point record{RECORD_FIX}")
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}: not valid JSON (cut short?): {exc.msg} at line {exc.lineno} column "
+                          f"{exc.colno}{RECORD_FIX}") from None
+    problem = record_problem(rec)
+    if problem:
+        raise RecordError(f"{path}: {problem}{RECORD_FIX}")
+    return rec
+
+
+def _kind_of(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}" + ("..." if len(value) > 40 else "")
+    if isinstance(value, (bool, int, float)):
+        return repr(value)
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _figure_problem(where: str, key: str, value) -> str | None:
+    """What is wrong with a figure of a row or rung: accuracies lie in [0, 1], costs are >= 0."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if key.startswith("accuracy"):
+        if not ok or not 0 <= value <= 1:
+            return f"{where}{key}: expected an accuracy (a number from 0 to 1), got {_kind_of(value)}"
+    elif not ok or value < 0:
+        return f"{where}{key}: expected a number >= 0, got {_kind_of(value)}"
+    return None
+
+
+def record_problem(rec) -> str | None:
+    """What keeps `rec` from being a point record (model/sweep.py's write_record), or None."""
+    if not isinstance(rec, dict):
+        return f"expected a point record (a JSON object), got {_kind_of(rec)}"
+    if rec.get("format") != RECORD_FORMAT:
+        return f"format: expected {RECORD_FORMAT!r}, got {_kind_of(rec.get('format'))}"
+    for key, kind, what in (("trial", str, "a string"), ("label", str, "a string"),
+                            ("recipe_sha256", str, "a string"), ("protocol", dict, "an object"),
+                            ("data", dict, "an object"), ("row", dict, "an object"), ("rungs", list, "a list")):
+        if key not in rec:
+            return f"{key}: missing"
+        if not isinstance(rec[key], kind):
+            return f"{key}: expected {what}, got {_kind_of(rec[key])}"
+    if not isinstance(rec.get("seed"), int) or isinstance(rec.get("seed"), bool):
+        return f"seed: expected an integer, got {_kind_of(rec.get('seed'))}"
+    for key in ROW_FIGURES:
+        if problem := _figure_problem("row.", key, rec["row"].get(key)):
+            return problem
+    for key in ("trial", "data"):
+        if not isinstance(rec["row"].get(key), str):
+            return f"row.{key}: expected a string, got {_kind_of(rec['row'].get(key))}"
+    for n, rung in enumerate(rec["rungs"]):
+        where = f"rungs[{n}]."
+        if not isinstance(rung, dict):
+            return f"rungs[{n}]: expected an object, got {_kind_of(rung)}"
+        if not isinstance(rung.get("level"), int) or isinstance(rung.get("level"), bool):
+            return f"{where}level: expected an integer, got {_kind_of(rung.get('level'))}"
+        if not isinstance(rung.get("accepted"), bool):
+            return f"{where}accepted: expected true or false, got {_kind_of(rung.get('accepted'))}"
+        if not isinstance(rung.get("kind"), str):
+            return f"{where}kind: expected a string, got {_kind_of(rung.get('kind'))}"
+        for key in RUNG_FIGURES:
+            if problem := _figure_problem(where, key, rung.get(key)):
+                return problem
+    return None
+
+
 def same_generator(recorded: dict | None, recipe) -> bool:
     """Would this recipe's data come from the generator a record's did? The data file's own settings where
     it exists, else today's default generator (a fresh checkout writes the file with it)."""
@@ -288,7 +450,7 @@ def read_record(spec: SweepSpec, label: str, recipe) -> dict | None:
     path = record_path(spec, label)
     if not path.is_file():
         return None
-    rec = json.loads(path.read_text())
+    rec = load_record(path)
     if rec.get("recipe_sha256") != recipe_sha256(recipe) or rec.get("protocol") != asdict(spec.protocol):
         why = "another recipe or protocol"
     elif not same_generator(rec["data"].get("synthetic_generator"), recipe):
@@ -356,6 +518,11 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, n_trials: 
 
     def objective(trial: optuna.Trial):
         params = {k: trial.suggest_categorical(k, v) for k, v in search_space(spec).items()}
+        if (other := taken_by(study, trial.number, params)) is not None:
+            label = trial_recipe(spec, params)[0]
+            print(f"[sweep] {label}: trial {other.number} has it ({other.state.name.lower()}); not run twice",
+                  file=sys.stderr)
+            raise optuna.TrialPruned(f"a duplicate of trial {other.number}")
         row = run_trial(spec, out, params, progress)
         for key, value in row.items():
             trial.set_user_attr(key, value)
@@ -370,11 +537,39 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, n_trials: 
     requeue_failed(study, spec)
     if spec.seeds and spec.sampler == "grid":
         queue_seed_major(study, spec)
-    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    done = len(completed_trials(study))
     remaining = budget - done if spec.sampler == "grid" else budget
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, catch=(Exception,))
     return write_report(study, out, spec)
+
+
+def taken_by(study, number: int, params: dict):
+    """The trial that already holds these parameters, if any: a complete one, or a running one that started
+    first (its worker alive, or silent and soon failed and queued again by its heartbeat). Optuna's grid
+    sampler hands a worker a point another worker is running once every point has started; that worker
+    must not run it too (twice the work, and the point twice in the table)."""
+    import optuna
+
+    state = optuna.trial.TrialState
+    for t in study.get_trials(deepcopy=False, states=(state.COMPLETE, state.RUNNING)):
+        if t.number != number and t.params == params and (t.state == state.COMPLETE or t.number < number):
+            return t
+    return None
+
+
+def completed_trials(study) -> list:
+    """The study's complete trials, one per point (the first to complete): two workers that raced for one
+    point both complete it, and it counts once."""
+    import optuna
+
+    seen, trials = [], []
+    for t in sorted(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)),
+                    key=lambda t: t.number):
+        if t.params not in seen:
+            seen.append(t.params)
+            trials.append(t)
+    return trials
 
 
 def requeue_failed(study, spec: SweepSpec) -> None:
@@ -423,9 +618,7 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 def write_report(study, out: Path, spec: SweepSpec | None = None) -> list[dict]:
     """results.md/.json and pareto.png from the study; with records, fronts.md/.json/.png from them too."""
-    import optuna
-
-    rows = [dict(t.user_attrs) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    rows = [dict(t.user_attrs) for t in completed_trials(study)]
     rows.sort(key=lambda r: r["score"])
     front = {r["trial"] for r in pareto_front(rows)}
     for r in rows:
@@ -519,6 +712,7 @@ def plot_pareto(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run a sweep of recipes and draw its Pareto front.")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -535,19 +729,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if getattr(args, "n_trials", None) is not None and args.n_trials < 1:
         ap.error(f"--n-trials {args.n_trials}: expected at least 1")
-    try:
-        spec = load_spec(args.spec)
-        out = Path(args.out)
-        if args.cmd == "run":
-            rows = run_sweep(spec, out, args.storage, args.n_trials, progress=not args.quiet)
-        else:
-            rows = write_report(open_study(spec, out, args.storage), out, spec)
-    except RecipeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # --out is a file, or cannot be written
-        print(f"error: --out {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+    spec = load_spec(args.spec)
+    out = Path(args.out)
+    if args.cmd == "run":
+        rows = run_sweep(spec, out, args.storage, args.n_trials, progress=not args.quiet)
+    else:
+        rows = write_report(open_study(spec, out, args.storage), out, spec)
     print(format_table(rows))
     print(f"table {out / 'results.md'}, plot {out / 'pareto.png'}")
     return 0

@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from amc_cli import command  # noqa: E402
 from model.cache import file_digest, open_cache  # noqa: E402
 from model.radioml import FRAME_LEN, N_BLOCKS, REAL_FRAMES_PER_BLOCK  # noqa: E402
 from model.split import official_split  # noqa: E402
@@ -58,6 +59,7 @@ def hash_mb_per_s(path: Path) -> float:
     return path.stat().st_size / (time.perf_counter() - t) / 1e6
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", help="RadioML-schema HDF5 file (default: a synthetic one, generated once)")

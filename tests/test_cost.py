@@ -85,3 +85,20 @@ def test_cli_prints_json_totals():
     )
     rep = json.loads(out.stdout)
     assert rep["total_bops"] == 13068840 and rep["unsupported_ops"] == ["GlobalMaxPool"]
+
+
+def test_a_conv_without_kernel_shape_is_costed_as_its_weights_say(tmp_path):
+    """kernel_shape is optional in ONNX (the weight's spatial shape); the cost must not depend on it."""
+    import onnx
+
+    src = Path(__file__).resolve().parent / "fixtures" / "compile" / "tiny_vgg" / "model.onnx"
+    m = onnx.load(str(src))
+    for node in m.graph.node:
+        if node.op_type == "Conv":
+            keep = [a for a in node.attribute if a.name != "kernel_shape"]
+            del node.attribute[:]
+            node.attribute.extend(keep)
+    stripped = tmp_path / "model.onnx"
+    onnx.save(m, str(stripped))
+    a, b = inference_cost_report(src), inference_cost_report(stripped)
+    assert (a.total_bops, a.total_mem_w_bits) == (b.total_bops, b.total_mem_w_bits)

@@ -1,6 +1,7 @@
 """Sweeps: a grid runs as an Optuna study, its table and Pareto front come out, a rerun adds nothing."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -115,3 +116,94 @@ def test_a_dead_workers_trial_is_failed_and_queued_again(tmp_path, monkeypatch):
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert study.trials[1].params == dead.params
+
+
+def valid_record() -> dict:
+    from model.sweep import RECORD_FORMAT
+
+    figures = {"accuracy": 0.61, "accuracy_0db": 0.5, "accuracy_high_snr": 0.9, "bit_ops": 1e6, "bit_mem": 1e4,
+               "score": 0.01}
+    return {"format": RECORD_FORMAT, "sweep": "rec", "trial": "demo", "label": "demo", "seed": 0,
+            "protocol": {"name": "p", "stages": None, "max_val_drop": None}, "recipe_sha256": "0" * 64,
+            "recipe": {}, "data": {"kind": "synthetic"}, "environment": {},
+            "row": {"trial": "demo", "data": "synthetic", **figures},
+            "rungs": [{"level": 0, "kind": "trained", "accepted": True, "density": 1.0, **figures}]}
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+@pytest.mark.parametrize("content, message", [
+    (json.dumps(valid_record(), indent=1)[:200], "not valid JSON (cut short?)"),
+    ("", "an empty file, not a point record"),
+    (json.dumps({**valid_record(), "row": {**valid_record()["row"], "accuracy": "0.61"}}),
+     "row.accuracy: expected an accuracy (a number from 0 to 1), got the string '0.61'"),
+    (json.dumps({**valid_record(), "rungs": [{**valid_record()["rungs"][0], "accuracy": "high"}]}),
+     "rungs[0].accuracy: expected an accuracy (a number from 0 to 1), got the string 'high'"),
+])
+def test_a_damaged_point_record_is_refused_in_one_line(tmp_path, capsys, command, content, message):
+    """A record cut short, empty, or with a string for an accuracy stops `sweep run` and `sweep report`
+    before anything is written: one line naming the file and what is wrong, exit status 2."""
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "demo.json").write_text(content)
+    spec = tmp_path / "rec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "rec", "trials": [{"name": "demo", "recipe": "model/recipes/demo.yaml"}],
+                                    "protocol": {"name": "p"}, "records": str(records)}))
+    out = tmp_path / "sweep"
+    assert main([command, str(spec), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {records / 'demo.json'}: {message}"), captured.err
+    assert "delete it and the next `sweep run` measures that point again" in lines[0]
+    assert "Traceback" not in captured.err + captured.out
+    assert not out.exists()
+
+
+def test_a_valid_point_record_passes_the_check(tmp_path):
+    from model.sweep import load_record
+
+    (tmp_path / "r.json").write_text(json.dumps(valid_record()))
+    assert load_record(tmp_path / "r.json")["row"]["accuracy"] == 0.61
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"AMC_SWEEP_GRACE_S": "soon"}, "$AMC_SWEEP_GRACE_S='soon': expected whole seconds, at least 1"),
+    ({"AMC_SWEEP_HEARTBEAT_S": "10", "AMC_SWEEP_GRACE_S": "10"}, "is not longer than the heartbeat interval"),
+])
+def test_heartbeat_settings_from_the_environment_are_checked(monkeypatch, env, message):
+    from amc_cli import RefusedInput
+    from model.sweep import heartbeat_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(RefusedInput, match=re.escape(message)):
+        heartbeat_settings()
+    monkeypatch.setenv("AMC_SWEEP_HEARTBEAT_S", "2")
+    monkeypatch.setenv("AMC_SWEEP_GRACE_S", "7")
+    assert heartbeat_settings() == (2, 7)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")  # ask() plays the worker
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_point_another_worker_has_is_not_run_twice_nor_counted_twice(tmp_path):
+    """Optuna's grid sampler hands a worker a point another worker is running once every point has started:
+    the sweep sees it is taken (by a running trial that started first, or a complete one), and a point two
+    workers completed in a race is one row of the table."""
+    import optuna
+
+    from model import sweep
+
+    spec = sweep.SweepSpec(name="s", base="x.yaml", grid={"train.epochs": [1, 2]})
+    study = sweep.open_study(spec, tmp_path, None)
+    for _ in range(3):
+        study.enqueue_trial({"train.epochs": 0})  # what the grid sampler's fallback amounts to
+    first, second = study.ask(), study.ask()
+    for t in (first, second):
+        t.suggest_categorical("train.epochs", [0, 1])
+    assert sweep.taken_by(study, second.number, second.params).number == first.number
+    assert sweep.taken_by(study, first.number, first.params) is None  # the first keeps running
+    study.tell(first, [0.5, 0.1])
+    study.tell(second, [0.4, 0.2])  # a race both won
+    assert [t.number for t in sweep.completed_trials(study)] == [first.number]
+    third = study.ask()
+    third.suggest_categorical("train.epochs", [0, 1])
+    assert sweep.taken_by(study, third.number, third.params).state == optuna.trial.TrialState.COMPLETE

@@ -69,7 +69,7 @@ def test_frames_of_another_shape_are_refused(tiny_build, tmp_path):
     with pytest.raises(MetadataError, match=r"the model takes \(N, 2, 1024\)"):
         io.codes(np.zeros((3, 2, 512), np.float32))
     short = write_toy_h5(tmp_path / "short.h5", frames_per_block=1, frame_len=512)
-    with pytest.raises(MetadataError, match="frames of shape"):
+    with pytest.raises(DataError, match="frames of 512 samples, the model takes 1024"):
         next(read_blocks(short, np.arange(4), io.frame_shape))
     with pytest.raises(MetadataError, match="are not INT8"):
         io.accelerator_input(np.full((1, 2, 1024), 300.0, np.float32))
