@@ -6,6 +6,7 @@ One shared check per kind, so that every command refuses the same input with the
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Sequence
@@ -89,6 +90,22 @@ def load_onnx(path: str | Path, what: str = "an ONNX model"):
     if total:
         external_data_helper.load_external_data_for_model(model, str(folder))
     return model
+
+
+def read_json(path: str | Path, what: str = "a JSON file"):
+    """The data of a JSON file the project reads (a report, a record, a configuration): one that is too
+    large, damaged or cut short is refused in one line naming it. A missing file stays FileNotFoundError."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size > TEXT_MAX_BYTES:
+        raise RefusedInput(f"{path}: {human_bytes(path.stat().st_size)}, larger than {what} can be "
+                           f"({human_bytes(TEXT_MAX_BYTES)})")
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        reason = "empty" if not path.stat().st_size else f"not valid JSON{where}"
+        raise RefusedInput(f"{path}: {reason} (cut short or damaged?); write it again with the command that "
+                           "made it") from exc
 
 
 def _tensors(graph):

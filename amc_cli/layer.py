@@ -60,10 +60,15 @@ def command_name(main: Callable) -> str:
     return module.removesuffix(".__main__")
 
 
+#: a message of at most this many lines is shown whole (a refusal with the steps that fix it)
+SHOWN_LINES = 12
+
+
 def one_line(prog: str, argv: Sequence[str], exc: BaseException) -> str:
-    """The error's message as one line; a longer one (a tool's dump) goes whole to a log file it names."""
+    """The error's message; one longer than SHOWN_LINES (a tool's dump inside it) becomes its first line,
+    and goes whole to a log file that line names."""
     text = str(exc).strip()
-    if "\n" not in text:
+    if len(text.splitlines()) <= SHOWN_LINES:
         return text
     path = write_traceback(prog, argv, exc)
     return f"{text.splitlines()[0].rstrip(' :')} ... (the whole message: {path})"

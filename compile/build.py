@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from amc_cli import CommandError, RefusedInput, command
+from amc_cli.inputs import read_json
 
 from .boards import board_files, load_board
 from .config import Budget, check_build_model, config_from_build, is_build_folder, make_config
@@ -119,7 +120,7 @@ def _constraints_failed(cfg, a, ran: list[str] | None) -> bool:
     path = cfg.out_dir / "report.json"
     if not path.is_file():
         return False
-    problems = json.loads(path.read_text()).get("problems") or []
+    problems = read_json(path).get("problems") or []
     if not problems:
         return False
     if a.allow_over_budget:
@@ -307,7 +308,7 @@ def main(argv=None) -> int:
         code = _print_report(cfg.out_dir, True) if _report_is_current(ran) else 0
         return 1 if a.cmd == "compile" and _constraints_failed(cfg, a, ran) else code
     if (cfg.out_dir / "report.md").is_file() and _report_is_current(ran):
-        rep = json.loads((cfg.out_dir / "report.json").read_text())
+        rep = read_json(cfg.out_dir / "report.json")
         t = rep["throughput"]
         log(f"estimate: {t['frames_per_s']:,.0f} frames/s ({t['iq_samples_per_s'] / 1e6:,.1f} M I/Q samples/s),"
             f" latency {rep['latency']['us']:,.1f} us; report: {cfg.out_dir / 'report.md'}")

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from amc_cli import RefusedInput
-from amc_cli.inputs import load_onnx
+from amc_cli.inputs import load_onnx, read_json
 from amc_cli.outputs import check_not_over_inputs
 
 from .boards import RESOURCES, Board, load_board
@@ -186,7 +186,7 @@ def recorded_model(build_dir: str | Path) -> tuple[str | None, str | None]:
     """(model_sha256, model_path) that a build folder's build_config.json records (None where absent)."""
     p = Path(build_dir) / BUILD_CONFIG
     try:
-        d = json.loads(p.read_text())
+        d = read_json(p)
     except (OSError, ValueError):
         return None, None
     if not isinstance(d, dict):
@@ -350,7 +350,7 @@ def is_build_folder(path: str | Path) -> bool:
 def config_from_build(build_dir: str | Path) -> BuildConfig:
     """The configuration a build folder was made with (build_config.json), pointing at that folder."""
     build_dir = Path(build_dir)
-    d = json.loads((build_dir / "build_config.json").read_text())
+    d = read_json(build_dir / "build_config.json")
     model = Path(d["model_path"])
     if not model.is_file():
         raise FileNotFoundError(f"{build_dir} was built from {model}, which no longer exists")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import ConstraintMissed, RefusedInput
+from amc_cli.inputs import read_json
 
 from .boards import RESOURCES
 from .dsp_packing import mvau_rtl_dsps
@@ -116,7 +117,7 @@ def save_folding(cfg: dict, path: Path) -> Path:
 
 def load_folding(path: Path) -> dict:
     try:
-        data = json.loads(Path(path).read_text())
+        data = read_json(Path(path))
     except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
         raise FoldingConfigError(f"{path}: not a JSON folding config ({e})") from None
     if not isinstance(data, dict):

@@ -6,11 +6,12 @@ code = clip(round_half_even(x / scale) + zero_point, min_code, max_code).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from amc_cli.inputs import read_json
 
 IO_FORMAT = "amc-fpga-io/1"
 
@@ -151,7 +152,7 @@ def load_io(model_path: Path, model=None) -> IODescription:
     """io.json next to the model if present, else derived from the graph (its first Quant node)."""
     io_path = Path(model_path).parent / "io.json"
     if io_path.is_file():
-        return parse_io(json.loads(io_path.read_text()), source=str(io_path))
+        return parse_io(read_json(io_path), source=str(io_path))
     if model is None:
         from qonnx.core.modelwrapper import ModelWrapper
 

@@ -13,6 +13,8 @@ import json
 import math
 from pathlib import Path
 
+from amc_cli.inputs import read_json
+
 from .boards import RESOURCES
 from .config import model_name
 from .inputview import polyphase_of
@@ -74,7 +76,7 @@ def build_report(model, cfg) -> dict:
         for r in RESOURCES
     }
     search_path = cfg.report_dir / "folding_search.json"
-    folding = json.loads(search_path.read_text()) if search_path.is_file() else None
+    folding = read_json(search_path) if search_path.is_file() else None
     rep = {
         "format": REPORT_FORMAT,
         "model": str(cfg.model_path),
@@ -321,7 +323,7 @@ def add_section(out_dir: Path, key: str, section: dict, stale: tuple[str, ...] =
     """Add (or replace) a measured section of a build's report, `rtlsim` or `synth`, and remove the sections
     named `stale` (measured on a design that has changed since)."""
     out_dir = Path(out_dir)
-    rep = json.loads((out_dir / "report.json").read_text())
+    rep = read_json(out_dir / "report.json")
     rep[key] = section
     for k in stale:
         rep.pop(k, None)

@@ -6,6 +6,8 @@ import time
 import traceback
 from pathlib import Path
 
+from amc_cli.inputs import read_json
+
 from .config import BuildConfig, model_digest, prepare_out_dir
 from .finnenv import init_finn
 from .steps import STEP_NAMES, STEPS, StepError
@@ -62,7 +64,7 @@ def run_build(cfg: BuildConfig, steps=None, log=print) -> dict:
             if "create_dataflow_partition" in names else None)
     verifier = Verifier(cfg, part) if cfg.verify else None
     log_path = cfg.report_dir / "steps.json"
-    records = json.loads(log_path.read_text()) if (cfg.start_step and log_path.is_file()) else []
+    records = read_json(log_path) if (cfg.start_step and log_path.is_file()) else []
     records = [r for r in records if r["step"] not in {n for n, _ in todo}]
     for name, fn in todo:
         t0 = time.time()
@@ -117,7 +119,7 @@ def _finish(cfg: BuildConfig, model, latest: Path) -> None:
     parent.save(str(cfg.parent_path))
     info_path = cfg.out_dir / "accelerator.json"
     if info_path.is_file():
-        info = json.loads(info_path.read_text())
+        info = read_json(info_path)
         ci, co = model.graph.input[0].name, model.graph.output[0].name
         info["input"].update(accelerator_shape=model.get_tensor_shape(ci),
                              accelerator_datatype=model.get_tensor_datatype(ci).name)

@@ -21,7 +21,6 @@ copies name the copied file.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 from amc_cli import CommandError, ToolMissing
+from amc_cli.inputs import read_json
 
 from .config import BuildConfig
 
@@ -272,8 +272,8 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print
     section = {"tool": yosys_version(), "family": fam, "label": LABEL_TEMPLATE.format(family=fam),
                "seconds": round(seconds, 1), "total": total}
     if per_layer:
-        section["layers"] = layer_counts(json.loads((work / "stat_layers.json").read_text()), insts)
-    rep = json.loads((cfg.out_dir / "report.json").read_text())
+        section["layers"] = layer_counts(read_json(work / "stat_layers.json"), insts)
+    rep = read_json(cfg.out_dir / "report.json")
     section.update(compare(section, rep, cfg, budget or cfg.budget))
     rep = add_section(cfg.out_dir, "synth", section)
     return rep["synth"]
@@ -291,7 +291,7 @@ def synthesize_module(files: list[Path], top: str, params: dict, work: Path, fam
 
 def top_counts(stat_json: Path, top: str) -> dict[str, int]:
     """KEYS counts of module `top` (its submodules included) in a Yosys `stat -json` file."""
-    mods = _module_cells(json.loads(Path(stat_json).read_text()))
+    mods = _module_cells(read_json(Path(stat_json)))
     return classify(_flatten_counts(mods, next(m for m in mods if m.lstrip("\\") == top)))
 
 
@@ -367,19 +367,19 @@ def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False,
     from .runner import run_build
 
     asked, search, history = cfg.budget, cfg, []
-    previous = json.loads((cfg.out_dir / "report.json").read_text()).get("synth")
+    previous = read_json(cfg.out_dir / "report.json").get("synth")
     for i in range(rounds):
         if i:
             log(f"[synth] round {i + 1}: refold under {search.budget.to_dict()} (searched on estimates)")
             run_build(search, log=log)
         if i == 0 and previous and not per_layer:
             log("[synth] round 1: the build's own synthesis")
-            rep = json.loads((cfg.out_dir / "report.json").read_text())
+            rep = read_json(cfg.out_dir / "report.json")
             sec = {k: previous[k] for k in ("tool", "family", "label", "seconds", "total")}
             sec.update(compare(sec, rep, cfg, asked))
         else:
             sec = synthesize(search, per_layer=per_layer, budget=asked, log=log)
-        fps = json.loads((cfg.out_dir / "report.json").read_text())["throughput"]["frames_per_s"]
+        fps = read_json(cfg.out_dir / "report.json")["throughput"]["frames_per_s"]
         history.append({"search_budget": search.budget.to_dict(), "frames_per_s": fps,
                         "synthesized": {r: u["synthesized"] for r, u in sec["resources"].items()},
                         "fits_budget": sec["fits_budget"]})

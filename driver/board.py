@@ -13,13 +13,13 @@ pynq and finn_plus_driver.overlays are imported only inside these functions: the
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 
 from amc_cli import AcceleratorFailed
+from amc_cli.inputs import read_json
 
 from .meta import BitfileMissing, MetadataError
 
@@ -52,7 +52,7 @@ def find_bitfile(where: Path) -> tuple[Path, Path]:
 
 
 def driver_settings(settings_path: Path) -> dict:
-    info = json.loads(Path(settings_path).read_text()).get("driver_information")
+    info = read_json(Path(settings_path)).get("driver_information")
     if not info or "io_shape_dict" not in info:
         raise MetadataError(f"{settings_path}: no driver_information.io_shape_dict (not finn-plus's settings.json?)")
     if info.get("driver_type", "FINNDMAOverlay") != "FINNDMAOverlay":

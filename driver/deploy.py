@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 import amc_cli
+from amc_cli.inputs import read_json
 
 from .board import find_bitfile
 from .meta import BitfileMissing, MetadataError, ModelIO
@@ -605,7 +606,7 @@ def main(argv=None) -> int:
         results = deploy_board(target, plan, remote_run, a.remote_dir, a.connect_timeout, a.run_timeout,
                                not a.no_sudo, log, a.remote_python)
         log(f"[deploy] board run finished in {time.time() - t0:.0f} s")
-    classes = json.loads(plan.io_json.read_text()).get("classes") if plan.io_json else None
+    classes = read_json(plan.io_json).get("classes") if plan.io_json else None
     rep = rpt.write_report(plan.out, results, plan.predictions, plan.build / "report.json", plan.cost, classes)
     c = rep["comparison"]
     agree = f", agreement with software {c['agreement']:.2%}" if "agreement" in c else ""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import RefusedInput, command
+from amc_cli.inputs import read_json
 
 REPORT_FORMAT = "amc-fpga-deploy-report/1"
 SNRS_DB = tuple(range(-20, 31, 2))
@@ -139,15 +140,15 @@ def _plots(rep: dict, plots: Path, label: str) -> list:
 def build_report(results_dir: Path, predictions: Path | None, build_report_json: Path | None,
                  cost_json: Path | None, classes: list | None = None) -> dict:
     results_dir = Path(results_dir)
-    res = json.loads((results_dir / "results.json").read_text())
+    res = read_json(results_dir / "results.json")
     f = np.load(results_dir / "frames.npz")
     hw = {k: f[k] for k in f.files}
     sw = None
     if predictions is not None and Path(predictions).is_file():
         d = np.load(predictions)
         sw = {k: d[k] for k in d.files}
-    est = json.loads(Path(build_report_json).read_text()) if build_report_json and Path(build_report_json).is_file() else None
-    cost = json.loads(Path(cost_json).read_text()) if cost_json and Path(cost_json).is_file() else None
+    est = read_json(Path(build_report_json)) if build_report_json and Path(build_report_json).is_file() else None
+    cost = read_json(Path(cost_json)) if cost_json and Path(cost_json).is_file() else None
     comparison = compare(hw, sw, classes or [])
     tp_rows = [{"batch_size": r["batch_size"], "frames_per_s": r.get("throughput[images/s]"),
                 "runtime_ms": r.get("runtime[ms]"), "repeats": r.get("repeats"),
@@ -337,7 +338,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="where to write report.md (default: the results folder's parent)")
     a = ap.parse_args(argv)
     run = Path(a.run) if a.run else None
-    io = json.loads((run / "io.json").read_text()) if run and (run / "io.json").is_file() else {}
+    io = read_json(run / "io.json") if run and (run / "io.json").is_file() else {}
     rep = write_report(Path(a.out) if a.out else Path(a.results).resolve().parent, Path(a.results),
                        run / "predictions.npz" if run else None,
                        Path(a.build) / "report.json" if a.build else None, run / "cost.json" if run else None,

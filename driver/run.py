@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import command
+from amc_cli.inputs import read_json
 
 from .frontend import Classifier, DataError, FrameSet, check_data_file, check_labels
 from .meta import MetadataError, ModelIO
@@ -238,7 +239,7 @@ def run(args) -> dict:
         "emulation": accel.kind != "board",
         "backend_info": backend_info,
         "model": io.name,
-        "deployment": (json.loads((meta / "deploy.json").read_text()).get("name")
+        "deployment": (read_json(meta / "deploy.json").get("name")
                        if (meta / "deploy.json").is_file() else None),
         "data": str(args.data),
         "frames": {"description": fs.description, "count": len(fs)},

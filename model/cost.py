@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     except CostError:
         raise
     except Exception as exc:  # qonnx's inference on a graph it cannot handle
-        raise CostError(f"{args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {exc})") from exc
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise CostError(f"{args.model}: qonnx cannot cost this graph ({type(exc).__name__}: {first})") from exc
     if args.out:
         write_cost_json(rep, check_output_file(args.out, [args.model]))
     print(json.dumps(rep.to_dict(), indent=2) if args.json else format_report(rep))

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from amc_cli import command
+from amc_cli.inputs import read_json
 
 LADDER_FORMAT = "amc-fpga-ladder/1"
 
@@ -34,12 +35,12 @@ def rung_checkpoints(root: Path) -> list[dict]:
     run = RunFolder(root)
     if not run.best.exists():
         raise FileNotFoundError(f"{root}: no checkpoints/best.pt; train the run before reading its ladder")
-    summary = json.loads(run.compress_summary.read_text()) if run.compress_summary.exists() else {"steps": []}
+    summary = read_json(run.compress_summary) if run.compress_summary.exists() else {"steps": []}
     steps = summary["steps"]
     start_val = None
     if steps:
         start = run.compress / f"01_{steps[0]['kind']}" / "start.json"
-        start_val = json.loads(start.read_text())["val_acc"] if start.exists() else None
+        start_val = read_json(start)["val_acc"] if start.exists() else None
     rungs = [{"level": 0, "stage": 0, "step": 0, "kind": "trained", "accepted": True, "val_acc": start_val,
               "checkpoint": run.best}]
     for n, s in enumerate(steps, start=1):
@@ -88,7 +89,7 @@ def write_ladder(root: Path, recipe=None, progress: bool = False) -> dict:
     path = run.root / "ladder.json"
     rungs = rung_checkpoints(run.root)
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_json(path)
         if [(r["level"], r["kind"], r["accepted"]) for r in old["rungs"]] == \
                 [(r["level"], r["kind"], r["accepted"]) for r in rungs]:
             return old

@@ -59,8 +59,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
 from amc_cli import RefusedInput, command
+from amc_cli.inputs import read_json
 from model.config import RecipeError, from_dict, load_recipe, read_yaml, validate_recipe
 
 SAMPLERS = ("grid", "nsga2", "tpe")
@@ -311,7 +311,7 @@ def hardware_figures(run_dir: Path, compile_cfg: dict) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"hw_error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
-    return hardware_row(json.loads((out / "report.json").read_text()))
+    return hardware_row(read_json(out / "report.json"))
 
 
 def hardware_row(report: dict) -> dict:
@@ -491,8 +491,8 @@ def run_trial(spec: SweepSpec, out: Path, params: dict, progress: bool = True) -
         return {**rec["row"], "run": str(record_path(spec, label))}
     run = RunFolder(out / "trials" / label)
     run_pipeline(recipe, run.root, progress=progress)
-    metrics = json.loads(run.metrics.read_text())
-    cost = json.loads(run.cost.read_text())
+    metrics = read_json(run.metrics)
+    cost = read_json(run.cost)
     snr = metrics["accuracy_per_snr"]
     row = {
         "trial": label, "run": str(run.root), "net": recipe.net.name, "data": metrics["data"]["kind"],

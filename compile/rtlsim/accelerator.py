@@ -19,14 +19,13 @@ logic only: no DMA shell, no timing closure.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from amc_cli import ConstraintMissed
-from amc_cli.inputs import check_memory
+from amc_cli.inputs import check_memory, read_json
 
 from ..config import BuildConfig
 from ..inputview import polyphase_view
@@ -50,7 +49,7 @@ def reference_frames(cfg: BuildConfig, frames: int) -> tuple[np.ndarray, np.ndar
                                 "verification on (the default) before simulating")
     codes = np.load(ref)["codes"]  # (n, C, L)
     golden = np.load(gold)["int_out"]
-    info = json.loads((cfg.out_dir / "accelerator.json").read_text())
+    info = read_json(cfg.out_dir / "accelerator.json")
     shape = info["input"]["accelerator_shape"]
     codes = polyphase_view(codes, int(info["input"].get("polyphase", 1)))
     n, c, length = codes.shape
@@ -149,7 +148,7 @@ def simulate_accelerator(cfg: BuildConfig, frames: int = 8, size_fifos: bool = T
     x, golden, distinct = reference_frames(cfg, frames)
     part, period = cfg.board.part, cfg.clock_period_ns
     work = cfg.out_dir / "rtlsim"
-    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    rep = read_json(cfg.out_dir / "report.json")
     est_cpf, est_lat = rep["throughput"]["cycles_per_frame"], rep["latency"]["cycles"]
 
     layers = check_layers(cfg, model, ready_prob, seed, log, dsp=dsp) if per_layer else None

@@ -19,12 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from amc_cli.inputs import read_json
 from model import distributed
 from model.compress.bits import with_net_args
 from model.compress.channels import prune_channels
 from model.compress.objectives import make_objective
 from model.compress.pruning import (
-    ensure_masks, global_magnitude_prune, make_pruning_permanent, sparsity_report, threshold_prune,
+    ensure_masks,
+    global_magnitude_prune,
+    make_pruning_permanent,
+    sparsity_report,
+    threshold_prune,
 )
 from model.config import CompressConfig, StageConfig, TrainConfig
 from model.train import fit, load_checkpoint, predict, resolve_device
@@ -96,7 +101,7 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
             step_dir = stage_dir / f"step_{step + 1:02d}"
             done = step_dir / "done.json"
             if done.exists():
-                verdict = json.loads(done.read_text())
+                verdict = read_json(done)
                 summary.append(verdict)
                 if not verdict["accepted"]:
                     break
@@ -137,7 +142,7 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
 def _cached_start_accuracy(stage_dir: Path, net: nn.Module, data, batch_size: int, device) -> float:
     path = stage_dir / "start.json"
     if path.exists():
-        return json.loads(path.read_text())["val_acc"]
+        return read_json(path)["val_acc"]
     acc = val_accuracy(net, data, batch_size, device)  # the same on every rank: same weights and buffers
     if distributed.is_main():
         path.write_text(json.dumps({"val_acc": acc}) + "\n")
