@@ -154,8 +154,8 @@ def _config(a):
 def _print_report(out_dir: Path, as_json: bool) -> int:
     rep = Path(out_dir) / ("report.json" if as_json else "report.md")
     if not rep.is_file():
-        print(f"no report in {out_dir} (the build stopped before estimate_reports)", file=sys.stderr)
-        return 1
+        raise RefusedInput(f"{out_dir}: no {rep.name} here (not a build folder, or the build stopped before "
+                           "estimate_reports)")
     print(rep.read_text(), end="")
     return 0
 

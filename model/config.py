@@ -272,6 +272,8 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
         what = "a folder, not a recipe file" if path.is_dir() else "no such recipe"
         raise RecipeError(f"{path}: {what} (see model/recipes/ for the shipped ones)")
     data = read_yaml(path, "recipe")
+    if data == {}:  # an empty file would run every default: refuse it instead
+        raise RecipeError(f"{path}: an empty recipe; start from one in model/recipes/ (e.g. demo.yaml)")
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a recipe is a mapping of sections (data, net, train, ...), "
                           f"not a {type(data).__name__}")

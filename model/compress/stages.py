@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from amc_cli.inputs import read_json
+from amc_cli.outputs import write_text
 from model import distributed
 from model.compress.bits import with_net_args
 from model.compress.channels import prune_channels
@@ -127,7 +128,7 @@ def run_stages(start: Model, cfg: CompressConfig, train: TrainConfig, data, out_
             if distributed.is_main():
                 if accepted:
                     model.save(step_dir / "accepted.pt")
-                done.write_text(json.dumps(verdict, indent=2) + "\n")
+                write_text(done, json.dumps(verdict, indent=2) + "\n")  # renamed into place: other ranks read it
             distributed.barrier()
             summary.append(verdict)
             if progress:
@@ -145,5 +146,5 @@ def _cached_start_accuracy(stage_dir: Path, net: nn.Module, data, batch_size: in
         return read_json(path)["val_acc"]
     acc = val_accuracy(net, data, batch_size, device)  # the same on every rank: same weights and buffers
     if distributed.is_main():
-        path.write_text(json.dumps({"val_acc": acc}) + "\n")
+        write_text(path, json.dumps({"val_acc": acc}) + "\n")
     return acc
