@@ -52,6 +52,7 @@ import numpy as np
 
 import amc_cli
 from amc_cli.inputs import read_json
+from amc_cli.outputs import check_not_over_inputs
 
 from .board import find_bitfile
 from .meta import BitfileMissing, MetadataError, ModelIO
@@ -234,7 +235,7 @@ def assemble_package(plan: Plan) -> Path:
     pkg = plan.out / "package"
     from .frontend import FrameSet
 
-    check_out_dir(plan.out)
+    check_out_dir(plan.out, (plan.run_dir, plan.model_onnx, plan.build, plan.data))
     # check now that the artefacts fit together (not on the board, minutes later), before anything is replaced
     ModelIO.load(plan.build / "accelerator.json", plan.io_json)
     fs = FrameSet.from_predictions(plan.predictions) if plan.predictions is not None else None  # DataError if damaged
@@ -286,9 +287,11 @@ exec "$PY" -m driver.run --backend board --package "$PWD" --out "$PWD/results" "
 """
 
 
-def check_out_dir(out: Path) -> None:
-    """--out is written into (package/ and results/ replaced): only a new or empty folder, or one a
-    deployment wrote (package/meta/deploy.json, results/results.json or report.json in it)."""
+def check_out_dir(out: Path, inputs=()) -> None:
+    """--out is written into (package/ and results/ replaced): not over the deployment's inputs (the run and
+    build folders, the data file); only a new or empty folder, or one a deployment wrote
+    (package/meta/deploy.json, results/results.json or report.json in it)."""
+    check_not_over_inputs(out, inputs)
     if not out.exists():
         return
     if not out.is_dir():
@@ -568,7 +571,7 @@ def main(argv=None) -> int:
     else:  # a board deployment whose data file is on the board only
         plan.notes.append(f"{plan.data} is not here: the board checks its file {a.board_data or plan.data} "
                           "against the run's labels and SNRs before running")
-    check_out_dir(plan.out)
+    check_out_dir(plan.out, (plan.run_dir, plan.model_onnx, plan.build, plan.data))
     plan.out.mkdir(parents=True, exist_ok=True)
     pkg = assemble_package(plan)
     run_args = run_args_for(a, target.emulated, target.rtlsim)

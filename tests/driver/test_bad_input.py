@@ -273,6 +273,14 @@ def test_an_out_folder_that_is_not_a_deployments_is_left_alone(fixture_run, tiny
     assert snapshot(home) == before
 
 
+def test_an_out_folder_over_the_deployments_inputs_is_refused(fixture_run, tiny_build, tmp_path, capsys):
+    before = snapshot(fixture_run, tiny_build)
+    for out in (fixture_run / "deploy", tiny_build / "deploy", tiny_build):
+        assert deploy.main(emulate(fixture_run, tiny_build, out)) == 2
+        assert "the command would write over what it reads" in one_error_line(capsys)
+    assert snapshot(fixture_run, tiny_build) == before
+
+
 def test_a_build_of_another_model_is_named(fixture_run, tiny_build, earlier, tmp_path, capsys):
     """The build records the sha256 of the model it compiled; a run whose model.onnx differs is refused."""
     run = tmp_path / "run"
