@@ -6,11 +6,12 @@ from pathlib import Path
 
 import yaml
 
+from amc_cli.paths import REPO_ROOT
+
 #: The resources FINN estimates per layer and that a folding budget can constrain.
 RESOURCES = ("LUT", "BRAM_18K", "URAM", "DSP")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BOARD_DIRS = (REPO_ROOT / "hw" / "boards", Path.cwd() / "hw" / "boards")
+BOARD_DIRS = (REPO_ROOT / "hw" / "boards",)  # another board: --board path/to/board.yaml
 
 
 @dataclass(frozen=True)

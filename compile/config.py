@@ -26,11 +26,12 @@ from pathlib import Path
 from amc_cli import RefusedInput
 from amc_cli.inputs import load_onnx, read_json
 from amc_cli.outputs import check_not_over_inputs
+from amc_cli.paths import REPO_ROOT
 
 from .boards import RESOURCES, Board, load_board
 from .iodesc import IODescription, load_io
 
-DEFAULT_BUILD_ROOT = Path("hw/builds")
+DEFAULT_BUILD_ROOT = REPO_ROOT / "hw" / "builds"
 
 
 @dataclass(frozen=True)

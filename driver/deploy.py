@@ -53,11 +53,12 @@ import numpy as np
 import amc_cli
 from amc_cli.inputs import read_json
 from amc_cli.outputs import check_not_over_inputs
+from amc_cli.paths import REPO_ROOT
 
 from .board import find_bitfile
 from .meta import BitfileMissing, MetadataError, ModelIO
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 EMULATE = "emulate"
 RTLSIM = "rtlsim"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from amc_cli import AcceleratorFailed
+from amc_cli.paths import REPO_ROOT
 
 from .meta import MetadataError
 
@@ -56,7 +57,7 @@ def default_compile_python(repo: Path | None = None) -> str:
     env = os.environ.get("AMC_COMPILE_PYTHON")
     if env:
         return env
-    repo = repo or Path(__file__).resolve().parents[1]
+    repo = repo or REPO_ROOT
     return str(repo / ".venv" / "bin" / "python")
 
 
@@ -213,7 +214,7 @@ class EmulatedOverlay:
                  backend: str = "python", repo: str | Path | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"emulation backend {backend!r}: expected one of {sorted(BACKENDS)}")
-        repo = Path(repo).resolve() if repo else Path(__file__).resolve().parents[1]
+        repo = Path(repo).resolve() if repo else REPO_ROOT
         if not (repo / "compile" / "emulate.py").is_file():
             raise EmulatorError(f"{repo} has no compile/emulate.py: the emulator worker needs the repository "
                                 "(pass --compile-repo <repository>)")

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from amc_cli import command  # noqa: E402
+from amc_cli.paths import SHARED  # noqa: E402
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from calibrate_synth import VARIANTS  # noqa: E402
@@ -39,7 +40,7 @@ REPORT_SNRS = (-20, -10, -4, 0, 4, 10, 20, 30)
 
 
 def reference_path(file: str) -> Path:
-    for folder in (ROOT.parent / "shared" / "reference", ROOT / "tests" / "fixtures" / "reference"):
+    for folder in (SHARED / "reference", ROOT / "tests" / "fixtures" / "reference"):
         if (folder / file).exists():
             return folder / file
     raise FileNotFoundError(f"{file}: not in ../shared/reference nor tests/fixtures/reference")

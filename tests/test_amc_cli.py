@@ -138,3 +138,17 @@ def test_commands_refuse_garbage_without_a_traceback(tmp_path, args, message):
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr and message in r.stderr
     assert not (tmp_path / "out").exists() and not (tmp_path / "logs").exists()
+
+
+def test_one_rule_for_default_paths():
+    """Paths the code chooses sit under the repository (amc_cli.paths), whatever the working directory."""
+    from amc_cli.paths import REPO_ROOT
+    from compile.boards import BOARD_DIRS
+    from compile.config import DEFAULT_BUILD_ROOT
+    from driver.deploy import REPO
+
+    assert REPO_ROOT == ROOT and REPO == ROOT
+    assert DEFAULT_BUILD_ROOT == ROOT / "hw" / "builds" and BOARD_DIRS == (ROOT / "hw" / "boards",)
+    for folder in ("model", "compile", "driver"):
+        for path in (ROOT / folder).rglob("*.py"):
+            assert "parents[" not in path.read_text(), f"{path}: a repository root of its own"

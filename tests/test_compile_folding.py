@@ -45,8 +45,8 @@ def test_fastest_within_budget_respects_the_budget(specialized):
     assert cyc == slow.cycles and res["LUT"] <= tight["LUT"]
     # and no cheaper cycle target fits: one option faster at the bottleneck breaks the budget
     faster = [o.cycles for u in units for o in u.options if o.cycles < slow.cycles]
-    if faster:
-        assert not fl._choose(units, tight, max(faster), "x").fits
+    assert faster, "the budget binds, so a faster option exists"
+    assert not fl._choose(units, tight, max(faster), "x").fits
 
 
 def test_budget_too_small_is_an_error(specialized):

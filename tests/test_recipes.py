@@ -8,7 +8,7 @@ from model.compress.stages import n_steps
 from model.config import load_recipe
 from model.nets import build_net
 
-RECIPES = sorted(Path("model/recipes").glob("*.yaml"))
+RECIPES = sorted((Path(__file__).resolve().parents[1] / "model" / "recipes").glob("*.yaml"))
 
 
 def test_the_zoo_is_shipped():

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from amc_cli import ToolMissing
+from amc_cli.paths import SHARED
 
 MODELS = ("DSP48E2.v", "LUT6_2.v")
 DEFINES: list[str] = []
@@ -34,7 +35,7 @@ class UnisimMissing(ToolMissing, FileNotFoundError):
 
 def unisim_dir() -> Path:
     env = os.environ.get("AMC_UNISIM_DIR")
-    d = Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "vendor" / "xilinx-unisim"
+    d = Path(env) if env else SHARED / "vendor" / "xilinx-unisim"
     missing = [m for m in MODELS if not (d / m).is_file()]
     if missing:
         raise UnisimMissing(f"--dsp unisim needs Xilinx's unisim models {', '.join(missing)} in {d} "
