@@ -1,4 +1,4 @@
-"""A polyphase input view, moved from the graph to the host (issue 16).
+"""A polyphase input view, moved from the graph to the host.
 
 A network that takes P I/Q samples per step (model/nets/ours.py `polyphase=P`) starts its graph with
 data movement only: the (1, 2, L) frame is read as (1, 2P, L/P), channel 2p + i holding sample P t + p of

@@ -1,4 +1,4 @@
-"""Quantize the activations a foreign QONNX model leaves in float, so that FINN can build it (issue 18).
+"""Quantize the activations a foreign QONNX model leaves in float, so that FINN can build it.
 
     python -m compile.requantize MODEL.onnx --frames FILE.h5 [--bits 8] [--percentile 99.9] [--n-frames 64]
         [--out OUT.onnx]

@@ -2,7 +2,7 @@
 
 One training run passes through several compression levels (the trained network, then each pruning
 step); scoring each of them makes one run a front of (score, accuracy) points instead of one point, so
-recipes can be compared at equal accuracy or equal score (issue 19). Rungs are read from what the
+recipes can be compared at equal accuracy or equal score. Rungs are read from what the
 compress step left on disk (compress.json, each step's checkpoints), never retrained:
 
     rung 0     checkpoints/best.pt, the trained network before compression

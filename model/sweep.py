@@ -29,7 +29,7 @@ Spec (YAML):
     grid: {net.args.w_bits: [3, 4], compress.stages.0.fraction: [0.5, 0.7]}
     sampler: grid
     compile: {board: zcu104}                # optional: hardware figures joined from compile/'s report
-    # A fair comparison (issue 19): one compression protocol for every trial, several seeds, and one small
+    # A fair comparison: one compression protocol for every trial, several seeds, and one small
     # JSON per finished (trial, seed) under `records` (commit it: a fresh checkout skips what is recorded)
     protocol:
       name: ladder-magnitude-0.45x3         # recorded in every trial's row and record

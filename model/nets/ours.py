@@ -12,7 +12,7 @@ Design rules, from what the cost function and a FINN build both pay for:
 - per-layer bit widths (lists) so compression can lower them layer by layer; sparsity comes from the
   compression stages of the recipe.
 
-`polyphase=P` (issue 16) lets the accelerator take P I/Q samples per clock instead of one. A frame stored
+`polyphase=P` lets the accelerator take P I/Q samples per clock instead of one. A frame stored
 as (1024, 2) interleaved I/Q reads, byte for byte, as (1024/P, 2P): P consecutive samples per row. The
 network does that view itself (a transpose and a reshape in the exported graph, so the graph still takes
 (1, 2, 1024) and the cost tool costs it as it is; the host does the same view for free), and the first

@@ -1,4 +1,4 @@
-"""The exact P-samples-per-clock form of a trained one-sample-per-clock `ours` (issue 16).
+"""The exact P-samples-per-clock form of a trained one-sample-per-clock `ours`.
 
 `ours(polyphase=P)` replaces the first depthwise filter with a new, trained stem and collapses time early:
 its blocks 1-2 see 128 steps where today's network sees 512 and 256, and it pays for that in accuracy
