@@ -260,7 +260,7 @@ def _raw_options(model, node, lutram_weights: bool = False) -> tuple[list, list[
         swu_rtl = swu is not None and swu.op_type.endswith("_rtl")
         opts = []
         # a VVAU fed by anything but a depthwise window reads it in natural (tap, channel) order, which is
-        # its own order only with every channel at once (compile/unrolled_depthwise.py)
+        # its own order only with every channel at once (compile/transforms/unrolled_depthwise.py)
         for pe in divisors(ch) if swu is not None or b == "Pool" else [ch]:
             simds = [1]
             if b == "VVAU" and pe == ch:

@@ -17,7 +17,7 @@ from amc_cli.inputs import read_json
 
 from .boards import RESOURCES
 from .config import model_name
-from .inputview import polyphase_of
+from .transforms.inputview import polyphase_of
 
 REPORT_FORMAT = "amc-fpga-compile-report/1"
 CORRECTED = ("DSP", "BRAM_18K")  # estimates of FINN's that folding.resource_estimate corrects

@@ -29,7 +29,7 @@ def step_detach_input_quant(model, cfg: BuildConfig):
     becomes the integer codes io.json describes, followed by the dequantisation (Sub zero point,
     Mul scale) that streamlining folds into the first layer's thresholds. The host and the driver
     quantize float I/Q with the same numbers. The graph's Quant node must agree with io.json.
-    A polyphase view of the input (P samples per clock, compile/inputview.py) moves to the host too."""
+    A polyphase view of the input (P samples per clock, compile/transforms/inputview.py) moves to the host too."""
     from onnx import helper
     from qonnx.core.datatype import DataType
     from qonnx.util.cleanup import cleanup_model
@@ -87,7 +87,7 @@ def step_detach_input_quant(model, cfg: BuildConfig):
 
 
 def _view_to_host(model):
-    from .inputview import InputViewError, move_view_to_host
+    from .transforms.inputview import InputViewError, move_view_to_host
 
     try:
         return move_view_to_host(model)
@@ -166,9 +166,9 @@ def step_tidy_up(model, cfg: BuildConfig):
 def step_pre_streamline_1d(model, cfg: BuildConfig):
     """For 1-D models (as finn-examples' VGG10 build): 3-D tensors (N, C, W) become 4-D (N, C, W, 1),
     since FINN's convolution lowering and HW layers are 2-D: qonnx's Change3DTo4DTensors, extended to
-    the ops it refuses (Concat, global pooling: compile/lift_1d.py). qonnx 1.0.0 leaves MaxPool's
+    the ops it refuses (Concat, global pooling: compile/transforms/lift_1d.py). qonnx 1.0.0 leaves MaxPool's
     `dilations` one-dimensional, which onnxruntime rejects: they get the second dimension here."""
-    from .lift_1d import LiftError, lift_1d_to_2d
+    from .transforms.lift_1d import LiftError, lift_1d_to_2d
 
     ishape = model.get_tensor_shape(model.graph.input[0].name)
     if ishape is None or len(ishape) != 3:
@@ -244,8 +244,8 @@ def _needs_more_streamlining(model) -> bool:
 
 def _rescale_residual_adds(model):
     """Residual adds of integers on two scales, made exact in integers where the sum meets a quantizer
-    (compile/residual_rescale.py); those that cannot be are left float and named by the partition."""
-    from .residual_rescale import rescale_residual_adds
+    (compile/transforms/residual_rescale.py); those that cannot be are left float and named by the partition."""
+    from .transforms.residual_rescale import rescale_residual_adds
 
     return rescale_residual_adds(model)[0]
 
@@ -256,7 +256,7 @@ def step_streamline(model, cfg: BuildConfig):
     ResNet steps), streamlining again, and layout transposes moved through forks and joins until they
     cancel (otherwise they become Shuffle layers in hardware); if that is not enough, finn-plus's
     StreamlinePlus. Residual adds of integers on two scales become exact integer adds where the sum
-    meets a quantizer (compile/residual_rescale.py). Anything left is reported by
+    meets a quantizer (compile/transforms/residual_rescale.py). Anything left is reported by
     create_dataflow_partition, naming the node."""
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.streamline import Streamline
@@ -265,7 +265,7 @@ def step_streamline(model, cfg: BuildConfig):
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from .branches import streamline_branches
+    from .transforms.branches import streamline_branches
 
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
@@ -302,7 +302,7 @@ def step_streamline(model, cfg: BuildConfig):
             if not _needs_more_streamlining(model):
                 break
     model = _rescale_residual_adds(model)
-    model = streamline_branches(model)  # forks into a Concat (compile/branches.py)
+    model = streamline_branches(model)  # forks into a Concat (compile/transforms/branches.py)
     model = model.transform(InferDataLayouts())
     # a 1x1 (global-pool) NHWC->NCHW transpose before a Flatten moves no data: drop it, so that a
     # Thresholding (e.g. a classifier's own input quantizer) may follow the Flatten; otherwise
@@ -323,8 +323,8 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     float elementwise ops are left in the graph: at the output they are the dequantisation tail
     (scale, bias) that runs on the host, beside the input quantizer; in the middle they make
     create_dataflow_partition fail with the node named. A max pool over the whole input becomes our
-    one-pass StreamingGlobalMaxPool (compile/global_pool.py), not a sliding window and Pool; a depthwise
-    conv unrolled to several samples per step, one VVAU per output phase (compile/unrolled_depthwise.py)."""
+    one-pass StreamingGlobalMaxPool (compile/transforms/global_pool.py), not a sliding window and Pool; a depthwise
+    conv unrolled to several samples per step, one VVAU per output phase (compile/transforms/unrolled_depthwise.py)."""
     import finn.transformation.streamline.absorb as absorb
     from finn.transformation.fpgadataflow.convert_to_hw import (
         binary_matrix_vector_activation as bmv,
@@ -359,8 +359,8 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    from .global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
-    from .unrolled_depthwise import lower_unrolled_depthwise
+    from .transforms.global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
+    from .transforms.unrolled_depthwise import lower_unrolled_depthwise
 
     def when(ops, tr):
         nonlocal model
@@ -461,7 +461,7 @@ def _join_scale_hints(model) -> list[str]:
     """Why a residual Add stayed float: its operands are integers on two different scales, and the
     streamline step could not make it exact in integers (the reason it recorded), so the model must
     quantize both operands with one quantizer. Adds it rescaled are not listed."""
-    from .residual_rescale import recorded, two_scale_adds
+    from .transforms.residual_rescale import recorded, two_scale_adds
 
     reasons = {o.add: o.reason for o in recorded(model) if not o.done}
     hints = []
@@ -499,7 +499,7 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
-    from .inputview import polyphase_of
+    from .transforms.inputview import polyphase_of
 
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
@@ -529,7 +529,7 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
                    "accelerator_datatype": child.get_tensor_datatype(co).name},
         "host": _host_ops(parent),
         "note": "The host quantizes float I/Q to codes (io.json input.quant), reads them as P-sample rows "
-                "(input.polyphase, compile/inputview.py; 1: as they are), runs host.pre (NCW -> "
+                "(input.polyphase, compile/transforms/inputview.py; 1: as they are), runs host.pre (NCW -> "
                 "channels-last), streams into the accelerator, and applies host.post to its integer "
                 "output. dataflow_parent.onnx is the same, executable with qonnx.",
     }

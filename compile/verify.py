@@ -200,7 +200,7 @@ class Verifier:
     # ---- execution ---------------------------------------------------------------------
     def _shape_input(self, model, codes: np.ndarray) -> np.ndarray:
         """One frame of codes (C, L) in the layout of the graph's input tensor."""
-        from .inputview import polyphase_of, polyphase_view
+        from .transforms.inputview import polyphase_of, polyphase_view
 
         iname = model.graph.input[0].name
         ishape = [int(d) for d in model.get_tensor_shape(iname)]

@@ -164,7 +164,7 @@ class HostOps:
 
 def polyphase_rows(codes: np.ndarray, p: int) -> np.ndarray:
     """(N, 2, L) -> (N, 2P, L/P): the frame read as P-sample rows, channels first, as the build moved it to
-    the host (compile/inputview.py, which the driver may not import; P = 1: unchanged). Channels last it is
+    the host (compile/transforms/inputview.py, which the driver may not import; P = 1: unchanged). Channels last it is
     the (L, 2) interleaved frame reshaped to (L/P, 2P): the same bytes."""
     if p == 1:
         return codes

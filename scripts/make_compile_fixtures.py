@@ -24,7 +24,7 @@ Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames 
               transpose) that compile/ moves to the host.
 - tiny_unrolled: that miniature at one sample per step (kernels 9/5/3, channels 4/8/8) unrolled to 8
               (model/nets/unrolled.py): block 2's depthwise conv reads 4 phases into 2 (two VVAUs, a fork
-              and a join, compile/unrolled_depthwise.py), block 3's reads 2 into 1 (one VVAU).
+              and a join, compile/transforms/unrolled_depthwise.py), block 3's reads 2 into 1 (one VVAU).
 Full-size (on demand; weights random, fine for estimates, not accuracy):
 - vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
 - dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.

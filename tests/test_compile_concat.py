@@ -88,7 +88,7 @@ def test_lift_keeps_values_of_concat_and_global_pools():
     from onnx import helper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from compile.lift_1d import lift_1d_to_2d
+    from compile.transforms.lift_1d import lift_1d_to_2d
 
     nodes = [helper.make_node("Mul", ["x", "s"], ["a"]),
              helper.make_node("Concat", ["x", "a"], ["c"], axis=-2),
@@ -111,7 +111,7 @@ def test_lift_keeps_values_of_concat_and_global_pools():
 def test_lift_names_an_op_it_has_no_rule_for():
     from onnx import helper
 
-    from compile.lift_1d import LiftError, lift_1d_to_2d
+    from compile.transforms.lift_1d import LiftError, lift_1d_to_2d
 
     m = _graph([helper.make_node("Softsign", ["x"], ["y"])], {"x": [1, 2, 8], "y": [1, 2, 8]})
     with pytest.raises(LiftError, match="Softsign"):

@@ -43,13 +43,13 @@ def test_signed_quantizer_multithreshold_is_annotated_with_what_it_computes(tmp_
 
 def test_residual_add_on_two_scales_streams_as_an_exact_integer_add(tmp_path):
     """As published, BacalhauNet's residual operands come from two QuantReLUs with their own learned
-    scales. The streamline step puts both on one integer grid (compile/residual_rescale.py), exact for
+    scales. The streamline step puts both on one integer grid (compile/transforms/residual_rescale.py), exact for
     every threshold of the next layer's quantizer, so the whole build runs with every step verified and
     the accelerator's integer output bit-exact from the partition on."""
     import numpy as np
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from compile.residual_rescale import recorded
+    from compile.transforms.residual_rescale import recorded
     from compile.steps import STEP_NAMES
 
     src = ModelWrapper(str(FIXTURES / "tiny_bacalhau_unshared" / "model.onnx"))

@@ -14,7 +14,7 @@ P_FIXTURE = 4  # tiny_polyphase (scripts/make_compile_fixtures.py) takes 4 sampl
 
 # ---- the view itself ------------------------------------------------------------------------------
 def test_the_view_is_the_interleaved_frame_read_as_rows_of_p_samples():
-    from compile.inputview import polyphase_view
+    from compile.transforms.inputview import polyphase_view
     from driver.meta import polyphase_rows
 
     rng = np.random.default_rng(0)
@@ -32,7 +32,7 @@ def test_the_view_is_the_interleaved_frame_read_as_rows_of_p_samples():
 def test_ours_polyphase_keeps_every_block_length_and_p1_is_todays_network():
     import torch
 
-    from compile.inputview import polyphase_view as host_view
+    from compile.transforms.inputview import polyphase_view as host_view
     from model.nets.ours import Ours, polyphase_strides, polyphase_view
 
     x = torch.randn(2, 2, 1024)
@@ -58,7 +58,7 @@ def test_a_chain_that_is_not_a_polyphase_view_is_refused_by_name():
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.basic import qonnx_make_model
 
-    from compile.inputview import InputViewError, move_view_to_host
+    from compile.transforms.inputview import InputViewError, move_view_to_host
 
     inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 16])
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 2])

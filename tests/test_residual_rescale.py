@@ -1,4 +1,4 @@
-"""compile/residual_rescale.py: a residual add of integers on two scales, made exact in integers, checked
+"""compile/transforms/residual_rescale.py: a residual add of integers on two scales, made exact in integers, checked
 on every input pair against the float graph, and the adds it cannot make exact named with the reason."""
 import numpy as np
 import pytest
@@ -71,7 +71,7 @@ def _streamed(model):
 
 
 def test_two_6bit_operands_into_a_quantizer_count_as_the_float_sum_on_every_pair():
-    from compile.residual_rescale import rescale_residual_adds
+    from compile.transforms.residual_rescale import rescale_residual_adds
 
     model, inputs = _graph(bits=6, n_thr=63)
     assert len(inputs["a"]) == 4096
@@ -96,12 +96,12 @@ def test_two_6bit_operands_into_a_quantizer_count_as_the_float_sum_on_every_pair
 
 def test_the_fewest_bits_are_chosen():
     """One step fewer on the path to S2/S1 than what the rescale picked does not count exactly."""
-    from compile.residual_rescale import _constraints, integer_thresholds, two_scale_adds
+    from compile.transforms.residual_rescale import _constraints, integer_thresholds, two_scale_adds
 
     model, _ = _graph(bits=6, n_thr=63, seed=1)
     (add, a, b), = two_scale_adds(model)
     cons = _constraints(model, add, a, b)
-    from compile.residual_rescale import RescaleConfig, solve
+    from compile.transforms.residual_rescale import RescaleConfig, solve
 
     p1, p2, _ = solve(a, b, cons, RescaleConfig())
     assert all(integer_thresholds(c, a.scale, b.scale, p1, p2) is not None for c in cons)
@@ -116,7 +116,7 @@ def test_the_fewest_bits_are_chosen():
 def test_a_sum_through_an_integer_weight_layer_counts_exactly_on_every_window():
     """The sum feeds a 2-tap integer-weight layer (a conv's MatMul after Im2Col) before the quantizer:
     every pair of 3-bit windows (4,096) counts as in the float graph."""
-    from compile.residual_rescale import rescale_residual_adds
+    from compile.transforms.residual_rescale import rescale_residual_adds
 
     model, inputs = _graph(bits=3, n_thr=15, weights=[5, -3], seed=2)
     assert len(inputs["a"]) == 4096
@@ -129,7 +129,7 @@ def test_a_sum_through_an_integer_weight_layer_counts_exactly_on_every_window():
 
 
 def test_an_add_that_cannot_be_made_exact_is_named_with_its_reason():
-    from compile.residual_rescale import RescaleConfig, recorded, rescale_residual_adds
+    from compile.transforms.residual_rescale import RescaleConfig, recorded, rescale_residual_adds
     from compile.steps import _join_scale_hints
 
     # the float sum itself leaves the graph: no quantizer to count for

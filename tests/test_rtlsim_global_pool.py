@@ -90,7 +90,7 @@ def test_only_whole_input_max_pools_become_global(tiny_bacalhau_build):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.basic import qonnx_make_model
 
-    from compile.global_pool import is_global
+    from compile.transforms.global_pool import is_global
 
     def pool(kernel, pads, out_w):
         inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 1, 4])

@@ -1,4 +1,4 @@
-"""Unrolled depthwise convs as VVAUs (compile/unrolled_depthwise.py): the structure is found only where it
+"""Unrolled depthwise convs as VVAUs (compile/transforms/unrolled_depthwise.py): the structure is found only where it
 is, the build keeps every step exact, and the stitched accelerator is bit-exact in RTL simulation."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from compile_support import build
-from compile.unrolled_depthwise import phase_structure
+from compile.transforms.unrolled_depthwise import phase_structure
 
 
 def _unrolled_weight(rng, taps: int, q: int, c: int, r: int) -> np.ndarray:

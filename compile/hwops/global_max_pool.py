@@ -6,7 +6,7 @@ generator bounds throughput (BacalhauNet: about 16,000 frames/s). finn-plus 1.6.
 does it in one pass: GlobalAccPool only sums, StreamingMaxPool is gone, Pool needs the window
 generator's stream order. This op reads the frame once in its own order (position, channel fold, PE
 lanes), keeps a running maximum per channel and emits C/PE beats per frame: H*W*C/PE cycles per frame.
-compile/global_pool.py puts it in place of such MaxPools; RTL in hdl/global_max_pool.sv.
+compile/transforms/global_pool.py puts it in place of such MaxPools; RTL in hdl/global_max_pool.sv.
 """
 from __future__ import annotations
 

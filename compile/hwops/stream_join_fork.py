@@ -72,7 +72,7 @@ class StreamingConcat_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, StreamingC
     least N beats per position. With inputs of equal width, SIMD = the sum of their channels selects a
     *zip* instead (ours, `is_zip`): each input delivers its whole position in one beat and the output beat
     holds them side by side, one position per cycle (the output phases of an unrolled depthwise conv,
-    compile/unrolled_depthwise.py)."""
+    compile/transforms/unrolled_depthwise.py)."""
 
     GENERIC = StreamingConcat
     CORE = "stream_concat.sv"

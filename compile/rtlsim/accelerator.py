@@ -28,7 +28,7 @@ from amc_cli import ConstraintMissed
 from amc_cli.inputs import check_memory, read_json
 
 from ..config import BuildConfig
-from ..inputview import polyphase_view
+from ..transforms.inputview import polyphase_view
 from .sim import RunResult, SimulationError, Simulator
 from .stitch import FifoSite, fifo_resources, stitched_model
 

@@ -10,7 +10,7 @@ conv sees a 32-bit input in the challenge's cost: about half of the published bi
 
 As published, the two operands of each add come from two QuantReLUs with independently learned scales
 s_x, s_y, so the sum s_y*a + s_x*b (a, b 6-bit codes) lies on no small common integer grid. compile/
-makes it exact in integers all the same (compile/residual_rescale.py: P1*a + P2*b with the smallest
+makes it exact in integers all the same (compile/transforms/residual_rescale.py: P1*a + P2*b with the smallest
 multipliers that count every threshold of the next layer as the float sum does), but the multipliers
 are wide (14-15 bits on the untrained full-size net: 21-22-bit sums into the next depthwise conv, 30-31-bit
 accumulators), which costs DSPs and two elementwise multipliers per add. `share_residual_quant=True` quantizes

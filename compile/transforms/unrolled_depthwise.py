@@ -23,7 +23,7 @@ import math
 import numpy as np
 from onnx import helper
 
-from .folding import divisors
+from ..folding import divisors
 
 #: Below this many channels per phase the dense MVAU costs at most this many times the multipliers and
 #: needs no fork and join (the P = 8 stem: I and Q, 2 channels, 4 output phases), so it is kept.

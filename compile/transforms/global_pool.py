@@ -4,7 +4,7 @@ StreamingGlobalMaxPool (compile/hwops/global_max_pool.py).
 FINN's InferPool would build such a pool as a sliding window generator over the whole frame followed by
 Pool; the generator buffers the frame and reads it again, which makes the pool the slowest layer of a
 network that ends in one (nn.MaxPool1d over the remaining length, GlobalMaxPool, which
-compile/lift_1d.py turns into that MaxPool). Run before InferPool in step_convert_to_hw.
+compile/transforms/lift_1d.py turns into that MaxPool). Run before InferPool in step_convert_to_hw.
 """
 from __future__ import annotations
 

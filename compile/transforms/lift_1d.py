@@ -8,7 +8,7 @@ with parallel branches or a global pool (AaronNet32++, BacalhauNet-style exports
 
 This module keeps qonnx's transformation for everything it knows and handles the rest around it:
 - GlobalMaxPool on (N, C, W) becomes MaxPool with a kernel over the whole W (an op qonnx lifts, and
-  the form FINN's streamlining and our HW conversion, compile/global_pool.py, know);
+  the form FINN's streamlining and our HW conversion, compile/transforms/global_pool.py, know);
 - the other ops in LIFTED_HERE are taken out of the graph while qonnx converts it (their inputs and
   outputs become temporary graph outputs and inputs, which qonnx lifts like every tensor), then put
   back with their attributes made 4-D (a negative axis counted from the front, 1-D pooling windows
