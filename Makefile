@@ -89,7 +89,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_loader.py
 	$(PY) scripts/bench_synth.py
 	$(PY) scripts/bench_synthesis.py
-	$(PY) scripts/critic_synth.py --variant round2 default --per-block 8 --threads 1
+	$(PY) -m research.critic_synth --variant round2 default --per-block 8 --threads 1
 
 compile: $(STAMP)
 	$(PY) -m compile.build compile $(COMPILE_ARGS)

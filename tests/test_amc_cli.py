@@ -25,7 +25,7 @@ def test_the_status_table_in_the_docs_is_the_layers():
 
 
 def _entry_points():
-    for folder in ("model", "compile", "driver", "scripts"):
+    for folder in ("model", "compile", "driver", "scripts", "research"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if "__main__" in path.read_text() and path.name != "finn_cli.py":  # finn_cli: FINN's own CLI
                 yield path
@@ -149,6 +149,6 @@ def test_one_rule_for_default_paths():
 
     assert REPO_ROOT == ROOT and REPO == ROOT
     assert DEFAULT_BUILD_ROOT == ROOT / "hw" / "builds" and BOARD_DIRS == (ROOT / "hw" / "boards",)
-    for folder in ("model", "compile", "driver"):
+    for folder in ("model", "compile", "driver", "research"):
         for path in (ROOT / folder).rglob("*.py"):
             assert "parents[" not in path.read_text(), f"{path}: a repository root of its own"

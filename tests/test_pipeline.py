@@ -81,7 +81,7 @@ def test_interrupted_run_resumes_to_the_same_weights_as_an_uninterrupted_one(toy
 
 
 def test_cli_interrupt_keeps_finished_epochs_and_a_run_can_be_closed_there(toy_h5, tmp_path, monkeypatch, capsys):
-    """What scripts/gpu_baseline_curve.sh relies on when its budget stops training mid-run."""
+    """What research/gpu_baseline_curve.sh relies on when its budget stops training mid-run."""
     recipe_file = tmp_path / "tiny.yaml"
     save_recipe(tiny_recipe(toy_h5, tmp_path, epochs=3, frames_per_epoch=512), recipe_file)
     cli = [str(recipe_file), "--run", str(tmp_path / "run"), "--quiet"]

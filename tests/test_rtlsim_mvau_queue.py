@@ -11,7 +11,8 @@ compile.rtlsim.node.check_node with the output ready 30% of the cycles:
   (0001, 0002: the installed add_multi.sv does not verilate at all), the queue overflows;
 * with the whole overlay (0003 included) the output is bit-exact with FINN's Python model.
 
-scripts/mvau_queue_sweep.py runs the same for many SIMD values (and DSP58 / VVAU on a Versal part).
+research/mvau_queue_sweep.py runs the same for many SIMD values (and DSP58 / VVAU on a Versal part) with this
+module's helpers (mvau_model, vvau_model, rtllib_without, run_check), imported as tests.test_rtlsim_mvau_queue.
 """
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def test_a_bare_imperial_state_dict_is_recognised_with_its_final_bit_widths(test
 
 FLOOR_FROM_10_DB = 0.58
 """The default generator (calibration round 4) gives the baseline 0.637 and 0.666 from +10 dB (8 frames per block,
-seeds 0 and 1, scripts/critic_synth.py) and 0.660 on this test's frames; round 3 gave 0.563 there, round 2 0.264.
+seeds 0 and 1, research/critic_synth.py) and 0.660 on this test's frames; round 3 gave 0.563 there, round 2 0.264.
 The floor keeps a margin of 0.06-0.08 for frame-to-frame noise. A generator change that falls below it has made
 the stand-in less like the real file to a network trained on it."""
 

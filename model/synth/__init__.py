@@ -8,11 +8,12 @@ Modules, one job each: config (every knob, SynthConfig), constellations (symbol 
 GMSK pulse trains at arbitrary sample times), sources (clean baseband per class), channel (fading, carrier
 offset, noise, scaling), frames (generate_frames), writer (the HDF5 file), preview (a PNG of the classes),
 diagnostics (classical statistics that check what the frames carry), critic (networks trained on the real file
-score a file's frames: `python -m model.synth.critic MODEL FILE`).
+score a file's frames: `python -m model.synth.critic MODEL FILE`), variants (the generator's named settings the
+calibration compared), proxy (the calibration's small float CNN).
 
 Accuracy on these frames is not accuracy on RadioML 2018.01A: the generator is calibrated so that a proxy
-classifier's accuracy-vs-SNR curve has the real one's shape (scripts/calibrate_synth.py) and so that networks
-trained on the real file recognise its frames (scripts/critic_synth.py, docs/synthetic-data.md).
+classifier's accuracy-vs-SNR curve has the real one's shape (research/calibrate_synth.py) and so that networks
+trained on the real file recognise its frames (research/critic_synth.py, docs/synthetic-data.md).
 """
 
 from model.synth.config import DEFAULT_CONFIG, SynthConfig

@@ -4,35 +4,35 @@ DeepSig describe RadioML 2018.01A as GNU Radio signals passed through a channel 
 pulses, symbol-rate and timing offset, carrier frequency and phase offset, multipath fading and thermal noise,
 sampled at about 8 samples per symbol. They do not publish the parameter values. The defaults below are
 physically plausible choices, calibrated in two rounds against the real baseline's accuracy-vs-SNR curve
-(scripts/calibrate_synth.py trains a small proxy CNN on 128 frames per block and compares its curve).
+(research/calibrate_synth.py trains a small proxy CNN on 128 frames per block and compares its curve).
 
 Round 1 moved the carrier offset, the analog sources (message_bandwidth_range, am_carrier_range) and
 snr_bandwidth until the proxy matched the low-SNR half of the curve. Round 2 moved the fading
 (rician_k_db_range (0, 20) -> (10, 30)) and the carrier offset again (cfo_max 1e-4 -> 1e-5): under
 round 1's heavy fading a classical matched-filter statistic could not resolve a quarter of 16PSK frames even
-at +30 dB (model.synth.diagnostics, scripts/psk_separability.py), and the baseline's float twin did not
-learn 16PSK/32PSK (two seeds), which the real baseline does not confuse (scripts/plateau_synth.py); on
+at +30 dB (model.synth.diagnostics, research/psk_separability.py), and the baseline's float twin did not
+learn 16PSK/32PSK (two seeds), which the real baseline does not confuse (research/plateau_synth.py); on
 round 2's channel it did with one of two seeds. Round 2 kept the proxy's curve within its noise from -20
 to +8 dB and lifted its plateau. The generator of round 1 is
-scripts/calibrate_synth.py's `round1` variant; README says which figures were measured on it.
+model.synth.variants' `round1` variant; README says which figures were measured on it.
 
-Round 3 calibrated against networks trained on the real file (model.synth.critic, scripts/critic_synth.py:
+Round 3 calibrated against networks trained on the real file (model.synth.critic, research/critic_synth.py:
 the published baseline VGG10, Imperial_IPC1, AaronNet32++), which had recognised round 2's frames of only 6
 to 8 classes (docs/synthetic-data.md). One change at a time, each motivated by their confusions: a raised-
 cosine pulse as the file sees it (transmit RRC and the receiver's matched filter; round 2's transmit-only
 RRC waveform made every QAM/APSK look like 256QAM), frames scaled to unit standard deviation about their
 mean (ASK and OOK are recognised only with the power that rule gives them), carrier-dominated AM-SSB (a bare
 carrier is what the critics call AM-SSB-WC), narrow-band FM (round 2's FM was taken for GMSK) and GNU Radio's
-roll-off 0.35. Round 2 is ROUND2_CONFIG below and scripts/calibrate_synth.py's `round2` variant.
+roll-off 0.35. Round 2 is ROUND2_CONFIG below and model.synth.variants' `round2` variant.
 
 Round 4 (the default) made two changes. QAM and APSK are drawn at 9 samples per symbol and every other class
 at 8 (qam_apsk_samples_per_symbol): the one real frame, 16QAM, has the autocorrelation and bandwidths of 9 at
 roll-off 0.35, and the critics read QAM/APSK better at 9 but PSK/ASK/GMSK worse. And the SNR label sets the
 noise's standard deviation over the full band (snr_rule "amplitude", snr_bandwidth 1.0), as DeepSig's public
 2016 generator does: the true SNR in dB is twice the label, and the critics' curve becomes flat from +10 dB like
-the real one. Critics from +10 dB (synthetic, seed 0, 8 frames per class and SNR; `python
-scripts/critic_synth.py --variant round3 default --per-block 8`): baseline 0.557 -> 0.637, Imperial 0.598 ->
-0.667, AaronNet 0.561 -> 0.589 (real file: baseline 0.92); -20 dB 0.05/0.03/0.05. Every other change tried (all
+the real one. Critics from +10 dB (synthetic, seed 0, 8 frames per class and SNR;
+`python -m research.critic_synth --variant round3 default --per-block 8`): baseline 0.557 -> 0.637, Imperial
+0.598 -> 0.667, AaronNet 0.561 -> 0.589 (real file: baseline 0.92); -20 dB 0.05/0.03/0.05. Every other change tried (all
 classes at 9-10 sps, full-band SNR alone, speech-band AM, QAM/APSK scaling, DVB-S2X 64APSK rings, OQPSK pulses,
 roll-off, Rician K) was not kept; docs/synthetic-data.md lists them with their figures. Round 3 is
 ROUND3_CONFIG and the `round3` variant.
@@ -202,7 +202,7 @@ FIELDS_ADDED_IN_ROUND4 = dict(qam_apsk_samples_per_symbol=None, snr_rule="power"
 ROUND3_CONFIG = SynthConfig(**FIELDS_ADDED_IN_ROUND4, samples_per_symbol=8.0, rolloff_range=(0.35, 0.35), pulse_shape="rc",
                             message_bandwidth_range=(0.04, 0.08), snr_bandwidth=0.5, frame_normalisation="deviation")
 """The generator of calibration round 3, spelled out so that it stays fixed when the default moves on
-(scripts/calibrate_synth.py's `round3` variant and the base of round 4's one-change variants)."""
+(model.synth.variants' `round3` variant and the base of round 4's one-change variants)."""
 
 ROUND2_CONFIG = SynthConfig(**FIELDS_ADDED_IN_ROUND3, **FIELDS_ADDED_IN_ROUND4, snr_bandwidth=0.5, rolloff_range=(0.1, 0.4), fm_deviation_range=(0.01, 0.04))
 """The generator of calibration round 2 (the default before round 3): transmit-only RRC pulses with roll-off

@@ -35,6 +35,7 @@ import numpy as np
 
 from amc_cli import RefusedInput, command
 from amc_cli.outputs import check_output_file, write_text
+from amc_cli.paths import REPO_ROOT, SHARED
 from model.radioml import CLASSES, N_CLASSES, N_SNRS, SNRS_DB
 
 # The real baseline's accuracy per SNR on the real test split (shared/reference/README.md, read from the
@@ -96,6 +97,14 @@ def _torch_critic(net, name: str, batch: int) -> Critic:
         return out.numpy()
 
     return Critic(name=name, kind="pytorch", logits=logits, batch=batch)
+
+
+def reference_path(file: str) -> Path:
+    """A file of the challenge teams' reference set: shared/reference/, else its copy in tests/fixtures/reference/."""
+    for folder in (SHARED / "reference", REPO_ROOT / "tests" / "fixtures" / "reference"):
+        if (folder / file).exists():
+            return folder / file
+    raise FileNotFoundError(f"{file}: not in ../shared/reference nor tests/fixtures/reference")
 
 
 def _candidate_nets(state: dict) -> list[tuple[str, dict]]:

@@ -1,10 +1,10 @@
 """The one real RadioML 2018.01A frame (16QAM) beside synthetic 16QAM of generator variants: the statistics
 that calibration rounds 3 and 4 compared (docs/synthetic-data.md).
 
-    python scripts/real_frame_stats.py [--variant round2 round3 default] [--frames 64] [--snr 30] [--seed 0]
+    python -m research.real_frame_stats [--variant round2 round3 default] [--frames 64] [--snr 30] [--seed 0]
 
 Per statistic: the real frame's value, then mean +- std over `--frames` synthetic frames of each variant
-(scripts/calibrate_synth.py's VARIANTS) at `--snr` dB on that variant's channel. The real frame is
+(model.synth.variants.VARIANTS) at `--snr` dB on that variant's channel. The real frame is
 ../shared/reference/real_frame_16qam.npy (the baseline's 8-bit input codes, x * 64; SNR not recorded).
 """
 
@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from amc_cli import command  # noqa: E402
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from calibrate_synth import VARIANTS  # noqa: E402
-from critic_synth import reference_path  # noqa: E402
-from model.synth import generate_frames  # noqa: E402
+from amc_cli import command
+from model.synth import generate_frames
+from model.synth.critic import reference_path
+from model.synth.variants import VARIANTS
 
 REAL_FRAME = "real_frame_16qam.npy"
 INPUT_SCALE = 64.0

@@ -5,24 +5,19 @@ Computes model.synth.diagnostics.psk_order_statistics (|mean p^M| of the matched
 frames. High accuracy here while a CNN confuses the orders means the CNN lacks training data, not the
 frames information.
 
-    python scripts/psk_separability.py [--snr 10 20 30] [--variant default nomp ideal] [--frames 300]
+    python -m research.psk_separability [--snr 10 20 30] [--variant default nomp ideal] [--frames 300]
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from amc_cli import command  # noqa: E402
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from model.synth import generate_frames  # noqa: E402
-from model.synth.diagnostics import nearest_centroid_accuracy, psk_order_statistics  # noqa: E402
-from calibrate_synth import VARIANTS  # noqa: E402
+from amc_cli import command
+from model.synth import generate_frames
+from model.synth.diagnostics import nearest_centroid_accuracy, psk_order_statistics
+from model.synth.variants import VARIANTS
 
 PSK = ("8PSK", "16PSK", "32PSK")
 

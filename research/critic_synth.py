@@ -1,8 +1,8 @@
 """The synthetic generator judged by networks trained on the real file: the three real-trained critics
 (the published baseline VGG10, Imperial_IPC1's final model, AaronNet32++'s export) score fresh synthetic
-frames of each generator variant (scripts/calibrate_synth.py's VARIANTS).
+frames of each generator variant (model.synth.variants.VARIANTS).
 
-    python scripts/critic_synth.py [--variant default round2 ...] [--per-block 8] [--snrs ...] [--json out.json]
+    python -m research.critic_synth [--variant default round2 ...] [--per-block 8] [--snrs ...] [--json out.json]
 
 Frames: `--per-block` frames of every (class, SNR) block, generated as write_synthetic_file generates them
 (block seed [seed, class, SNR index]), so they are distributed exactly as a file's test frames. Every figure
@@ -20,16 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from amc_cli import command  # noqa: E402
-from amc_cli.paths import SHARED  # noqa: E402
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from calibrate_synth import VARIANTS  # noqa: E402
-from model.radioml import CLASSES, SNRS_DB  # noqa: E402
-from model.synth.critic import load_critic, real_baseline_curve, score  # noqa: E402
-from model.synth.writer import make_block  # noqa: E402
+from amc_cli import command
+from model.radioml import CLASSES, SNRS_DB
+from model.synth.critic import load_critic, real_baseline_curve, reference_path, score
+from model.synth.variants import VARIANTS
+from model.synth.writer import make_block
 
 CRITICS = {  # name -> file in shared/reference (tests/fixtures/reference holds copies)
     "baseline": "vgg10_w8a8_baseline.pth",
@@ -37,13 +32,6 @@ CRITICS = {  # name -> file in shared/reference (tests/fixtures/reference holds 
     "aaronnet": "aaronnet32pp_2021_export.onnx",
 }
 REPORT_SNRS = (-20, -10, -4, 0, 4, 10, 20, 30)
-
-
-def reference_path(file: str) -> Path:
-    for folder in (SHARED / "reference", ROOT / "tests" / "fixtures" / "reference"):
-        if (folder / file).exists():
-            return folder / file
-    raise FileNotFoundError(f"{file}: not in ../shared/reference nor tests/fixtures/reference")
 
 
 def synthetic_frames(config, per_block: int, snrs, seed: int):

@@ -1,38 +1,34 @@
 """How high can a CNN go on the synthetic stand-in's high-SNR frames, and is it the data or the generator?
 
-Trains the calibration proxy (scripts/calibrate_synth.py) on high-SNR frames only (+20/+24/+28 dB unless
---snrs says otherwise), with N training frames per (class, SNR), and prints test accuracy per epoch and
-per class. Comparing N, channel variants and networks tells whether a low plateau comes from too little
-data, too small a network, or classes the generator makes inseparable.
+Trains the calibration proxy (model.synth.proxy, as research/calibrate_synth.py does) on high-SNR frames
+only (+20/+24/+28 dB unless --snrs says otherwise), with N training frames per (class, SNR), and prints test
+accuracy per epoch and per class. Comparing N, channel variants and networks tells whether a low plateau
+comes from too little data, too small a network, or classes the generator makes inseparable.
 
-    python scripts/plateau_synth.py --frames 800 [--variant default|round1|k0-20|nomp|ideal|round1-sps4]
-                                    [--net proxy|vgg10-float] [--epochs 10] [--seed 0]
+    python -m research.plateau_synth --frames 800 [--variant default|round1|k0-20|nomp|ideal|round1-sps4]
+                                       [--net proxy|vgg10-float] [--epochs 10] [--seed 0]
 
 A learning curve of one confused group alone (the network still has 24 outputs; frames of the other classes
 are neither trained on nor tested), cheap enough on a CPU to reach many more frames per class:
 
-    python scripts/plateau_synth.py --classes 8PSK,16PSK,32PSK --frames 6400 --test-frames 400 --threads 2
+    python -m research.plateau_synth --classes 8PSK,16PSK,32PSK --frames 6400 --test-frames 400 --threads 2
 
 The real file's count of near-noiseless frames (3686 training frames per class at each of +16..+30 dB):
 
-    python scripts/plateau_synth.py --frames 3686 --snrs 16,18,20,22,24,26,28,30 --epochs 5 --threads 2
+    python -m research.plateau_synth --frames 3686 --snrs 16,18,20,22,24,26,28,30 --epochs 5 --threads 2
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from amc_cli import command  # noqa: E402
-sys.path.insert(0, str(ROOT / "scripts"))
-
-from calibrate_synth import NETS, VARIANTS, predict, train_proxy  # noqa: E402
-from model.radioml import CLASSES  # noqa: E402
-from model.synth import class_index, generate_frames  # noqa: E402
+from amc_cli import command
+from model.radioml import CLASSES
+from model.synth import class_index, generate_frames
+from model.synth.proxy import NETS, predict, train_proxy
+from model.synth.variants import VARIANTS
 
 SNRS_DB = (20, 24, 28)
 TEST_FRAMES = 30
@@ -77,7 +73,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0, help="seed of the frames and of the network's initial weights")
     args = ap.parse_args()
-    import torch  # here, as in calibrate_synth: psk_separability imports this module and needs no torch
+    import torch  # here, not at the top: --help and argument errors need no torch
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -7,7 +7,7 @@
 # vgg10_baseline recipe (sandbox schedule: cosine warm restarts every 5 epochs) until the budget is nearly
 # spent, then evaluates the best epoch on the official-procedure test split (metrics.json, plots/).
 #
-#   scripts/gpu_baseline_curve.sh FRAMES_PER_BLOCK TOTAL_SECONDS [RUN_DIR]
+#   research/gpu_baseline_curve.sh FRAMES_PER_BLOCK TOTAL_SECONDS [RUN_DIR]     (from the repository root)
 #
 # TOTAL_SECONDS bounds the whole script: training is stopped (after its last complete epoch, whose
 # checkpoint is already on disk) so that EVAL_RESERVE_S seconds remain for the evaluation, and the run is

@@ -7,11 +7,13 @@ for each SIMD, the single node of tests/test_rtlsim_mvau_queue.py streamed with 
   probe     the fix's corrected core latency D but without its "+ 1" (MAX_IN_FLIGHT = D): shows that
             the extra entry is needed, i.e. that D + 2 results really do queue up
 
-Prints one line per (SIMD, variant): "overflow", "exact" or "MISMATCH", and the seconds taken.
+Prints one line per (SIMD, variant): "overflow", "exact" or "MISMATCH", and the seconds taken. The node,
+the rtllib variants and the check are the test's own helpers, imported as tests.test_rtlsim_mvau_queue: run
+it from the repository root.
 
-  .venv/bin/python scripts/mvau_queue_sweep.py                       # ZCU104 (DSP48E2), SIMD 1..9,12,16
-  .venv/bin/python scripts/mvau_queue_sweep.py --part xcvc1902-vsva2197-2MP-e-S --wdt INT4 --idt UINT4
-  .venv/bin/python scripts/mvau_queue_sweep.py --op vvau --part xcvc1902-vsva2197-2MP-e-S --simd 1 2 3 4 9
+  .venv/bin/python -m research.mvau_queue_sweep                       # ZCU104 (DSP48E2), SIMD 1..9,12,16
+  .venv/bin/python -m research.mvau_queue_sweep --part xcvc1902-vsva2197-2MP-e-S --wdt INT4 --idt UINT4
+  .venv/bin/python -m research.mvau_queue_sweep --op vvau --part xcvc1902-vsva2197-2MP-e-S --simd 1 2 3 4 9
 """
 from __future__ import annotations
 
@@ -21,10 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from amc_cli import command  # noqa: E402
+from amc_cli import command
 
 
 @command
@@ -49,8 +48,8 @@ def main() -> int:
     init_finn(work / "codegen")
     from finn.util.settings import get_settings
 
-    import test_rtlsim_mvau_queue as t
     from compile.rtlsim.sim import SimulationError
+    from tests import test_rtlsim_mvau_queue as t
 
     libs = {"fixed": Path(get_settings().finn_rtllib),
             "upstream": t.rtllib_without(work / "rtllib_upstream"),
