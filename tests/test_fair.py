@@ -132,13 +132,9 @@ def test_spec_errors_for_seeds_and_protocol(tmp_path, toy_h5):
 
 
 def test_rerun_check_says_identical_or_names_what_differs(tmp_path, capsys):
-    import importlib.util
-
     import torch
 
-    spec = importlib.util.spec_from_file_location("rerun_check", "scripts/rerun_check.py")
-    rerun_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rerun_check)
+    from model import rerun_check
     env = {"torch": "x", "threads": 1}
     for name, acc, w in (("a", 0.5, 1.0), ("b", 0.5, 1.0), ("c", 0.25, 1.5)):
         run = tmp_path / name

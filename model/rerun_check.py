@@ -7,7 +7,7 @@ Records (sweeps/results/<name>/*.json): every rung's accuracy and score.
 
     python -m model.pipeline model/recipes/demo.yaml --run /tmp/demo_a     # twice, same seed
     python -m model.pipeline model/recipes/demo.yaml --run /tmp/demo_b
-    python scripts/rerun_check.py /tmp/demo_a /tmp/demo_b [--json]
+    python -m model.rerun_check /tmp/demo_a /tmp/demo_b [--json]
 
 Exit status 0 identical, 1 different (the differences are printed), 2 bad input.
 """
@@ -19,10 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from amc_cli import command  # noqa: E402
+from amc_cli import command
 
 
 def _load(path: Path, name: str):
