@@ -26,16 +26,19 @@ def _overlap(out: Path, source: Path) -> str | None:
     return None
 
 
+def _collisions(out: Path, inputs: Sequence[str | Path | None]) -> Iterator[tuple[Path, str]]:
+    for source in inputs:
+        how = _overlap(out, Path(source)) if source is not None else None
+        if how:
+            yield Path(source), how
+
+
 def check_not_over_inputs(out: str | Path, inputs: Sequence[str | Path | None], option: str = "--out") -> Path:
     """`out` (a folder to write) if it is not one of `inputs`, does not lie inside one and does not contain one."""
     out = Path(out)
-    for source in inputs:
-        if source is None:
-            continue
-        how = _overlap(out, Path(source))
-        if how:
-            raise RefusedInput(f"{option} {out} {how} the input {source}: the command would write over what it "
-                               "reads; name a new folder")
+    for source, how in _collisions(out, inputs):
+        raise RefusedInput(f"{option} {out} {how} the input {source}: the command would write over what it "
+                           "reads; name a new folder")
     return out
 
 
@@ -55,11 +58,8 @@ def check_output_folder(out: str | Path, inputs: Sequence[str | Path | None], ma
 def check_output_file(out: str | Path, inputs: Sequence[str | Path | None], option: str = "--out") -> Path:
     """`out` if it is not one of the inputs (nor a folder, nor inside an input folder)."""
     out = Path(out)
-    for source in inputs:
-        if source is None:
-            continue
-        how = _overlap(out, Path(source))
-        if how == "is" or (how == "lies inside" and Path(source).is_dir()):
+    for source, how in _collisions(out, inputs):
+        if how == "is" or (how == "lies inside" and source.is_dir()):
             raise RefusedInput(f"{option} {out} {how} the input {source}: the command would write over what it "
                                "reads; name another file")
     if out.is_dir():
