@@ -87,10 +87,10 @@ def step_detach_input_quant(model, cfg: BuildConfig):
 
 
 def _view_to_host(model):
-    from .transforms.inputview import InputViewError, move_view_to_host
+    from .transforms.inputview import InputViewError, MoveViewToHost
 
     try:
-        return move_view_to_host(model)
+        return model.transform(MoveViewToHost())
     except InputViewError as e:
         raise StepError("detach_input_quant", str(e)) from None
 
@@ -168,58 +168,12 @@ def step_pre_streamline_1d(model, cfg: BuildConfig):
     since FINN's convolution lowering and HW layers are 2-D: qonnx's Change3DTo4DTensors, extended to
     the ops it refuses (Concat, global pooling: compile/transforms/lift_1d.py). qonnx 1.0.0 leaves MaxPool's
     `dilations` one-dimensional, which onnxruntime rejects: they get the second dimension here."""
-    from .transforms.lift_1d import LiftError, lift_1d_to_2d
+    from .transforms.lift_1d import LiftError, LiftTo4D
 
-    ishape = model.get_tensor_shape(model.graph.input[0].name)
-    if ishape is None or len(ishape) != 3:
-        return model
     try:
-        model = lift_1d_to_2d(model)
+        return model.transform(LiftTo4D())
     except LiftError as e:
         raise StepError("pre_streamline_1d", str(e)) from None
-    new_shape = model.get_tensor_shape(model.graph.input[0].name)
-    if new_shape is None or len(new_shape) != 4:
-        ops = sorted({n.op_type for n in model.graph.node})
-        raise StepError("pre_streamline_1d", "Change3DTo4DTensors did not convert the graph to 4-D "
-                        f"(it refuses graphs with ops it does not know); ops present: {ops}")
-    for node in model.get_nodes_by_op_type("MaxPool") + model.get_nodes_by_op_type("AveragePool"):
-        rank = None
-        for a in node.attribute:
-            if a.name == "kernel_shape":
-                rank = len(a.ints)
-        for a in node.attribute:
-            if a.name == "dilations" and rank is not None and len(a.ints) < rank:
-                a.ints.extend([1] * (rank - len(a.ints)))
-    return model
-
-
-def _nhwc_cleanup(model):
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
-
-    model = model.transform(MakeMaxPoolNHWC())
-    model = model.transform(absorb.AbsorbTransposeIntoMultiThreshold())
-    model = model.transform(MakeMaxPoolNHWC())
-    return model.transform(absorb.AbsorbConsecutiveTransposes())
-
-
-def _settle_transposes(model, rounds: int = 6):
-    """Move layout transposes through forks and residual joins until they cancel or reach the
-    graph's ends (FINN's reorder/absorb passes, applied until the graph stops changing)."""
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedTranspose
-    from finn.transformation.streamline.remove import RemoveIdentityTranspose
-    from finn.transformation.streamline.reorder import MoveTransposePastFork, MoveTransposePastJoinAdd
-
-    for _ in range(rounds):
-        before = model.model.SerializeToString()
-        for tr in (MoveTransposePastFork(), absorb.AbsorbConsecutiveTransposes(), CollapseRepeatedTranspose(),
-                   RemoveIdentityTranspose(), MoveTransposePastJoinAdd()):
-            model = model.transform(tr)
-        model = _nhwc_cleanup(model)
-        if model.model.SerializeToString() == before:
-            break
-    return model
 
 
 def _needs_more_streamlining(model) -> bool:
@@ -242,14 +196,6 @@ def _needs_more_streamlining(model) -> bool:
     return False
 
 
-def _rescale_residual_adds(model):
-    """Residual adds of integers on two scales, made exact in integers where the sum meets a quantizer
-    (compile/transforms/residual_rescale.py); those that cannot be are left float and named by the partition."""
-    from .transforms.residual_rescale import rescale_residual_adds
-
-    return rescale_residual_adds(model)[0]
-
-
 def step_streamline(model, cfg: BuildConfig):
     """FINN's step_streamline; then, where float scale/bias/transpose nodes remain between integer
     layers (forks and residual joins): FINN's MoveLinearPastFork / MoveLinearPastEltwiseAdd (as its
@@ -265,13 +211,15 @@ def step_streamline(model, cfg: BuildConfig):
     from qonnx.transformation.infer_data_layouts import InferDataLayouts
     from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-    from .transforms.branches import streamline_branches
+    from .transforms.branches import StreamlineBranches
+    from .transforms.residual_rescale import RescaleResidualAdds
+    from .transforms.transposes import NHWCCleanup, SettleTransposes
 
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
     if model.get_nodes_by_op_type("Conv"):
         model = model.transform(LowerConvsToMatMul())
-        model = _nhwc_cleanup(model)
+        model = model.transform(NHWCCleanup())
     model = model.transform(ConvertBipolarMatMulToXnorPopcount())
     model = model.transform(Streamline())
     model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
@@ -288,21 +236,21 @@ def step_streamline(model, cfg: BuildConfig):
             for tr in (MoveLinearPastFork(), MoveLinearPastEltwiseAdd(), MoveScalarLinearPastInvariants()):
                 model = model.transform(tr)
             model = model.transform(Streamline())
-            model = _settle_transposes(model)
+            model = model.transform(SettleTransposes())
             if not _needs_more_streamlining(model):
                 break
-    model = _rescale_residual_adds(model)  # before StreamlinePlus, which they would otherwise call for
+    model = model.transform(RescaleResidualAdds())  # before StreamlinePlus, which they would otherwise call for
     if _needs_more_streamlining(model):
         # finn-plus's exhaustive residual streamliner (slow: tens of seconds on a full-size net)
         from finn.transformation.streamline.streamline_plus import StreamlinePlus
 
         for _ in range(2):
             model = model.transform(StreamlinePlus())
-            model = _settle_transposes(model)
+            model = model.transform(SettleTransposes())
             if not _needs_more_streamlining(model):
                 break
-    model = _rescale_residual_adds(model)
-    model = streamline_branches(model)  # forks into a Concat (compile/transforms/branches.py)
+    model = model.transform(RescaleResidualAdds())  # exact integer adds where the sum meets a quantizer
+    model = model.transform(StreamlineBranches())  # forks into a Concat
     model = model.transform(InferDataLayouts())
     # a 1x1 (global-pool) NHWC->NCHW transpose before a Flatten moves no data: drop it, so that a
     # Thresholding (e.g. a classifier's own input quantizer) may follow the Flatten; otherwise
@@ -359,16 +307,16 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     from qonnx.transformation.infer_datatypes import InferDataTypes
     from qonnx.transformation.infer_shapes import InferShapes
 
-    from .transforms.global_pool import InferStreamingGlobalMaxPool, infer_global_acc_pool
-    from .transforms.unrolled_depthwise import lower_unrolled_depthwise
+    from .transforms.global_pool import InferGlobalAccPool, InferStreamingGlobalMaxPool
+    from .transforms.unrolled_depthwise import LowerUnrolledDepthwise
 
     def when(ops, tr):
         nonlocal model
         if any(model.get_nodes_by_op_type(o) for o in ops):
             model = model.transform(tr)
 
-    model = infer_global_acc_pool(model)  # GlobalAveragePool: FINN's GlobalAccPool, its 1/N moved on
-    model = lower_unrolled_depthwise(model)  # one VVAU per output phase, not a dense MVAU of zeros
+    model = model.transform(InferGlobalAccPool())  # GlobalAveragePool: FINN's GlobalAccPool, its 1/N moved on
+    model = model.transform(LowerUnrolledDepthwise())  # one VVAU per output phase, not a dense MVAU of zeros
     if cfg.standalone_thresholds:
         when(["MultiThreshold", "Quant"], requant.InferRequantLayer(bitwidth_threshold=9))
         when(["MultiThreshold"], thresholding.InferThresholdingLayer())

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from qonnx.core.data_layout import NHWC
+from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
 
@@ -75,3 +76,10 @@ def merge_sibling_transposes(model):
 def streamline_branches(model):
     """Both fixes above (no-ops on graphs without them)."""
     return absorb_nhwc_channel_params(merge_sibling_transposes(model))
+
+
+class StreamlineBranches(Transformation):
+    """Sibling transposes merged, NHWC channel constants annotated and absorbed (streamline_branches)."""
+
+    def apply(self, model):
+        return streamline_branches(model), False

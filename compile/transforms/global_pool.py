@@ -71,3 +71,10 @@ def infer_global_acc_pool(model):
                MoveScalarMulPastMatMul(), CollapseRepeatedMul(), absorb.AbsorbMulIntoMultiThreshold()):
         model = model.transform(tr)
     return model
+
+
+class InferGlobalAccPool(Transformation):
+    """GlobalAveragePool as FINN's GlobalAccPool, its 1/N merged downstream (infer_global_acc_pool)."""
+
+    def apply(self, model):
+        return infer_global_acc_pool(model), False

@@ -12,6 +12,7 @@ to the codes (`polyphase_view`).
 from __future__ import annotations
 
 import numpy as np
+from qonnx.transformation.base import Transformation
 from qonnx.util.basic import get_by_name
 
 from amc_cli import RefusedInput
@@ -120,3 +121,10 @@ def move_view_to_host(model):
             model.graph.value_info.remove(vi)
     model.set_metadata_prop(POLYPHASE_PROP, str(p))
     return cleanup_model(model)
+
+
+class MoveViewToHost(Transformation):
+    """A leading polyphase view taken out of the graph and recorded for the host (move_view_to_host)."""
+
+    def apply(self, model):
+        return move_view_to_host(model), False

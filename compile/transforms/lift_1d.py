@@ -17,6 +17,7 @@ This module keeps qonnx's transformation for everything it knows and handles the
 from __future__ import annotations
 
 import numpy as np
+from qonnx.transformation.base import Transformation
 
 #: op types qonnx 1.0.0's Change3DTo4DTensors converts itself (its _find_invalid_nodes list)
 QONNX_LIFTS = {"Add", "Mul", "BatchNormalization", "MultiThreshold", "Conv", "Transpose", "LogSoftmax",
@@ -163,3 +164,30 @@ def lift_1d_to_2d(model):
     for t in temp_in + temp_out:
         _lift_shape(model, t)
     return model.transform(InferShapes())
+
+
+def _two_d_dilations(model) -> None:
+    """qonnx 1.0.0 leaves a lifted MaxPool's `dilations` one-dimensional, which onnxruntime rejects."""
+    for node in model.get_nodes_by_op_type("MaxPool") + model.get_nodes_by_op_type("AveragePool"):
+        kernel = next((a for a in node.attribute if a.name == "kernel_shape"), None)
+        for a in node.attribute:
+            if a.name == "dilations" and kernel is not None and len(a.ints) < len(kernel.ints):
+                a.ints.extend([1] * (len(kernel.ints) - len(a.ints)))
+
+
+class LiftTo4D(Transformation):
+    """A 1-D graph, input (N, C, W), becomes 4-D, (N, C, W, 1), as FINN's 2-D layers need (lift_1d_to_2d);
+    any other graph is left as it is. LiftError names an op without a rule."""
+
+    def apply(self, model):
+        shape = model.get_tensor_shape(model.graph.input[0].name)
+        if shape is None or len(shape) != OLD_RANK:
+            return model, False
+        model = lift_1d_to_2d(model)
+        new_shape = model.get_tensor_shape(model.graph.input[0].name)
+        if new_shape is None or len(new_shape) != OLD_RANK + 1:
+            ops = sorted({n.op_type for n in model.graph.node})
+            raise LiftError("Change3DTo4DTensors did not convert the graph to 4-D (it refuses graphs with ops it "
+                            f"does not know); ops present: {ops}")
+        _two_d_dilations(model)
+        return model, False

@@ -41,6 +41,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from qonnx.transformation.base import Transformation
 
 METADATA_KEY = "amc_residual_rescale"
 # data movement between the add and its quantizer that keeps each value (or, for max pooling, picks
@@ -390,3 +391,15 @@ def recorded(model) -> list[Outcome]:
     """The outcomes rescale_residual_adds stored in a graph (e.g. to name a refused add later)."""
     text = model.get_metadata_prop(METADATA_KEY)
     return [Outcome(**d) for d in json.loads(text)] if text else []
+
+
+class RescaleResidualAdds(Transformation):
+    """Every two-scale residual add that can be made exact, rewritten (rescale_residual_adds); the outcomes,
+    refusals included, are in the graph's metadata (`recorded`). One pass: a second would record again."""
+
+    def __init__(self, cfg: RescaleConfig | None = None):
+        super().__init__()
+        self.cfg = cfg
+
+    def apply(self, model):
+        return rescale_residual_adds(model, self.cfg)[0], False

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 from onnx import helper
+from qonnx.transformation.base import Transformation
 
 from ..folding import divisors
 
@@ -91,3 +92,14 @@ def lower_unrolled_depthwise(model, min_channels: int = MIN_CHANNELS):
                                                       name=f"{node.name}_phases"))
         graph.node.remove(node)
     return model
+
+
+class LowerUnrolledDepthwise(Transformation):
+    """Each unrolled depthwise MatMul split into one depthwise MatMul per output phase (lower_unrolled_depthwise)."""
+
+    def __init__(self, min_channels: int = MIN_CHANNELS):
+        super().__init__()
+        self.min_channels = min_channels
+
+    def apply(self, model):
+        return lower_unrolled_depthwise(model, self.min_channels), False
