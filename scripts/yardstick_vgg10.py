@@ -31,7 +31,7 @@ from amc_cli import command  # noqa: E402
 from compile import folding as fl  # noqa: E402
 from compile.boards import RESOURCES  # noqa: E402
 from compile.config import Budget, make_config  # noqa: E402
-from compile.runner import run_build  # noqa: E402
+from compile.runner import artefact_path, run_build  # noqa: E402
 
 FINN_EXAMPLES_FPS = 230_000
 FINN_EXAMPLES_MSPS = 236
@@ -88,7 +88,7 @@ def yardstick(model_dir: Path, impl: str, tag: str) -> dict:
     run_build(cfg, log=quiet)
     from qonnx.core.modelwrapper import ModelWrapper
 
-    spec = ModelWrapper(str(cfg.steps_dir / "09_specialize_layers.onnx"))
+    spec = ModelWrapper(str(artefact_path(cfg, "specialize_layers")))
     rows, curve = [], []
     limits = Budget().limits(cfg.board)
     if tag == "vgg10":

@@ -9,6 +9,7 @@ import json
 import pytest
 from compile_support import VERIFY_FRAMES, build
 
+from compile.runner import artefact_path
 from compile.steps import STEP_NAMES
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ def test_tiny_concat_compiles_with_every_step_verified(tiny_concat_build):
     src = ModelWrapper(str(cfg.model_path))
     assert {"Concat", "GlobalMaxPool"} <= {n.op_type for n in src.graph.node}  # the fixture holds both
     _verified_every_step(cfg)
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
     assert {"StreamingConcat", "StreamingGlobalMaxPool", "MVAU"} <= ops, ops
     assert "Pool" not in ops
@@ -49,11 +50,11 @@ def test_global_average_pool_streams_as_global_acc_pool(tmp_path):
     import shutil
 
     import onnx
+    from compile_support import FIXTURES
     from qonnx.core.modelwrapper import ModelWrapper
 
     from compile.config import make_config
     from compile.runner import run_build
-    from compile_support import FIXTURES
 
     src = tmp_path / "tiny_concat_avg"
     src.mkdir()
@@ -66,7 +67,7 @@ def test_global_average_pool_streams_as_global_acc_pool(tmp_path):
     cfg = make_config(src, board="zcu104", out_dir=tmp_path / "build", verify_frames=VERIFY_FRAMES)
     run_build(cfg, log=lambda msg: None)
     _verified_every_step(cfg)
-    hw = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    hw = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     assert "GlobalAccPool" in {n.op_type.rsplit("_", 1)[0] for n in hw.graph.node}
 
 

@@ -7,6 +7,7 @@ from compile_support import tiny_vgg_build  # noqa: F401
 from compile import folding as fl
 from compile.boards import RESOURCES
 from compile.config import Budget
+from compile.runner import artefact_path
 
 
 @pytest.fixture()
@@ -14,7 +15,7 @@ def specialized(tiny_vgg_build):
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = tiny_vgg_build
-    return cfg, ModelWrapper(str(cfg.steps_dir / "09_specialize_layers.onnx"))
+    return cfg, ModelWrapper(str(artefact_path(cfg, "specialize_layers")))
 
 
 def _cycles_and_res(model, part):
@@ -87,9 +88,9 @@ def test_folding_json_round_trips(tiny_vgg_build, tmp_path):
 
     cfg, _ = tiny_vgg_build
     written = json.loads(cfg.folding_path.read_text())
-    folded = ModelWrapper(str(cfg.steps_dir / "10_folding.onnx"))
+    folded = ModelWrapper(str(artefact_path(cfg, "folding")))
     assert fl.extract_folding(folded) == written
-    fresh = ModelWrapper(str(cfg.steps_dir / "09_specialize_layers.onnx"))
+    fresh = ModelWrapper(str(artefact_path(cfg, "specialize_layers")))
     assert fl.extract_folding(fresh) != written
     fl.apply_folding(fresh, fl.load_folding(fl.save_folding(written, tmp_path / "f.json")))
     assert fl.extract_folding(fresh) == written

@@ -6,8 +6,7 @@ import pytest
 from compile_support import FIXTURES
 
 from compile.config import make_config
-from compile.runner import run_build
-from compile.steps import StepError
+from compile.runner import artefact_path, run_build
 
 
 def test_signed_quantizer_multithreshold_is_annotated_with_what_it_computes(tmp_path):
@@ -25,7 +24,7 @@ def test_signed_quantizer_multithreshold_is_annotated_with_what_it_computes(tmp_
     recs = json.loads((cfg.report_dir / "steps.json").read_text())
     assert [(r["step"], r["verification"]["passed"]) for r in recs] == [
         ("detach_input_quant", True), ("qonnx_to_finn", True)]
-    m = ModelWrapper(str(cfg.steps_dir / "02_qonnx_to_finn.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "qonnx_to_finn")))
     signed_ones = []
     for node in m.get_nodes_by_op_type("MultiThreshold"):
         inst = getCustomOp(node)
@@ -49,8 +48,8 @@ def test_residual_add_on_two_scales_streams_as_an_exact_integer_add(tmp_path):
     import numpy as np
     from qonnx.core.modelwrapper import ModelWrapper
 
-    from compile.transforms.residual_rescale import recorded
     from compile.steps import STEP_NAMES
+    from compile.transforms.residual_rescale import recorded
 
     src = ModelWrapper(str(FIXTURES / "tiny_bacalhau_unshared" / "model.onnx"))
     add = src.get_nodes_by_op_type("Add")[0]
@@ -68,9 +67,9 @@ def test_residual_add_on_two_scales_streams_as_an_exact_integer_add(tmp_path):
     assert all(r["verification"]["passed"] for r in recs), [r["verification"]["problems"] for r in recs]
     part = STEP_NAMES.index("create_dataflow_partition")
     assert all(r["verification"]["int_output_exact"] is True for r in recs[part:])
-    (o,) = recorded(ModelWrapper(str(cfg.steps_dir / "05_streamline.onnx")))
+    (o,) = recorded(ModelWrapper(str(artefact_path(cfg, "streamline"))))
     assert o.done and sorted(o.scales) == pytest.approx(sorted(scales))
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     add = next(n for n in m.graph.node if n.op_type.startswith("ElementwiseAdd"))
     muls = [m.find_producer(t) for t in add.input]
     assert all(p.op_type.startswith("ElementwiseMul") for p in muls)

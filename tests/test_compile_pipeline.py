@@ -12,6 +12,7 @@ from compile_support import (  # noqa: F401
     tiny_vgg_build,
 )
 
+from compile.runner import artefact_path
 from compile.steps import STEP_NAMES
 
 
@@ -41,7 +42,7 @@ def test_tiny_vgg_accelerator_layers(tiny_vgg_build):
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = tiny_vgg_build
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
     assert {"MVAU", "Thresholding", "ConvolutionInputGenerator", "FMPadding", "Pool"} <= ops
     assert all(n.domain.startswith("finn.custom_op.fpgadataflow.") for n in m.graph.node)
@@ -52,7 +53,7 @@ def test_tiny_dsres_keeps_the_residual_in_hardware(tiny_dsres_build):
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = tiny_dsres_build
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = {n.op_type.rsplit("_", 1)[0] for n in m.graph.node}
     assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "MVAU"} <= ops
 
@@ -67,7 +68,7 @@ def test_tiny_bacalhau_accelerator_layers(which, request):
     from qonnx.core.modelwrapper import ModelWrapper
 
     cfg, _ = request.getfixturevalue(which)
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = [n.op_type.rsplit("_", 1)[0] for n in m.graph.node]
     assert {"VVAU", "DuplicateStreams", "ElementwiseAdd", "StreamingGlobalMaxPool", "Thresholding", "MVAU"} <= set(ops)
     assert "Pool" not in ops
@@ -93,7 +94,7 @@ def test_generated_sources_for_every_layer(tiny_vgg_build):
     from qonnx.custom_op.registry import getCustomOp
 
     cfg, _ = tiny_vgg_build
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     for node in m.graph.node:
         d = getCustomOp(node).get_nodeattr("code_gen_dir_ipgen")
         assert d and str(cfg.codegen_dir.resolve()) in d, node.name

@@ -10,6 +10,7 @@ from compile_support import tiny_vgg_build  # noqa: F401
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 
+from compile.runner import artefact_path
 from compile.transforms.branches import StreamlineBranches
 from compile.transforms.global_pool import InferGlobalAccPool
 from compile.transforms.inputview import MoveViewToHost
@@ -24,7 +25,7 @@ ALL = [LiftTo4D, StreamlineBranches, RescaleResidualAdds, LowerUnrolledDepthwise
 
 def _step(build, name: str) -> ModelWrapper:
     cfg, _ = build
-    return ModelWrapper(str(next(cfg.steps_dir.glob(f"*_{name}.onnx"))))
+    return ModelWrapper(str(artefact_path(cfg, name)))
 
 
 def _graph_for(build, cls) -> ModelWrapper:

@@ -7,7 +7,7 @@ from compile_support import FIXTURES, copy_build, tiny_vgg_build  # noqa: F401
 
 from compile import steps as S
 from compile.config import make_config
-from compile.runner import run_build
+from compile.runner import artefact_path, run_build
 from compile.steps import StepError
 from compile.verify import VerificationError
 
@@ -126,10 +126,10 @@ def test_restart_from_folding_with_another_target(tiny_vgg_build, tmp_path):
     """Restart at 'folding' from the build folder; earlier artefacts are reused. On other frames
     (verify_frames 3, not 4) the golden accelerator output is re-derived from the partition artefact."""
     base, _ = tiny_vgg_build
-    before = (base.steps_dir / "09_specialize_layers.onnx").read_bytes()
+    before = (artefact_path(base, "specialize_layers")).read_bytes()
     cfg = copy_build(base, tmp_path, start_step="folding", target_fps=20000.0, verify_frames=3)
     run_build(cfg, log=lambda m: None)
-    assert (cfg.steps_dir / "09_specialize_layers.onnx").read_bytes() == before
+    assert (artefact_path(cfg, "specialize_layers")).read_bytes() == before
     recs = json.loads((cfg.report_dir / "steps.json").read_text())
     assert [r["step"] for r in recs][-5:] == ["folding", "minimize_bit_width", "transpose_decomposition",
                                               "estimate_reports", "hw_codegen"]

@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
 from compile_support import FIXTURES, build
+
+from compile.runner import artefact_path
 
 P_FIXTURE = 4  # tiny_polyphase (scripts/make_compile_fixtures.py) takes 4 samples per step
 
@@ -80,7 +81,7 @@ def test_the_build_moves_the_view_to_the_host_and_streams_p_samples_per_beat(pol
 
     cfg, result = poly_build
     assert all(r["verification"]["passed"] for r in result["steps"])  # every step against the QONNX model
-    first = ModelWrapper(str(cfg.steps_dir / "01_detach_input_quant.onnx"))
+    first = ModelWrapper(str(artefact_path(cfg, "detach_input_quant")))
     assert first.get_tensor_shape(first.graph.input[0].name) == [1, 2 * P_FIXTURE, 1024 // P_FIXTURE]
     assert not first.get_nodes_by_op_type("Reshape")
     acc = json.loads((cfg.out_dir / "accelerator.json").read_text())
@@ -101,7 +102,7 @@ def test_a_narrow_input_dma_is_named_as_the_bottleneck(poly_build):
     from compile.report import input_bandwidth
 
     cfg, _ = poly_build
-    acc = ModelWrapper(str(cfg.steps_dir / "13_estimate_reports.onnx"))
+    acc = ModelWrapper(str(artefact_path(cfg, "estimate_reports")))
     wide = input_bandwidth(acc, 128, 250e6, 300)
     narrow = input_bandwidth(acc, 32, 250e6, 300)
     assert not wide["limits"] and narrow["limits"]
@@ -136,9 +137,9 @@ def test_the_driver_packs_p_samples_per_beat_as_the_build_verified(poly_build):
 
 @pytest.mark.slow
 def test_the_stitched_polyphase_accelerator_is_bit_exact_at_p_samples_per_clock(poly_build, tmp_path):
-    from compile.rtlsim.accelerator import simulate_accelerator
-
     from compile_support import copy_build
+
+    from compile.rtlsim.accelerator import simulate_accelerator
 
     cfg = copy_build(poly_build[0], tmp_path)
     sec = simulate_accelerator(cfg, frames=4, size_fifos=False, log=lambda m: None)

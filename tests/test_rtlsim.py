@@ -8,8 +8,9 @@ import shutil
 
 import numpy as np
 import pytest
-
 from compile_support import copy_build, tiny_dsres_build, tiny_vgg_build  # noqa: F401  (session fixtures)
+
+from compile.runner import artefact_path
 
 pytestmark = pytest.mark.slow
 
@@ -228,7 +229,7 @@ def test_a_residual_network_simulates_whole_with_its_fork_and_add_in_rtl(tiny_ds
     from compile.rtlsim.accelerator import simulate_accelerator
 
     cfg, _ = tiny_dsres_build
-    ops = {n.op_type for n in ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx")).graph.node}
+    ops = {n.op_type for n in ModelWrapper(str(artefact_path(cfg, "hw_codegen"))).graph.node}
     assert {"DuplicateStreams_rtl", "ElementwiseAdd_rtl"} <= ops, ops
     assert not any(o.endswith("_hls") for o in ops), ops
     cfg = copy_build(cfg, tmp_path)

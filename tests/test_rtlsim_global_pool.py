@@ -5,8 +5,9 @@ ones; its cycles per frame are the input's length x channels / PE."""
 from __future__ import annotations
 
 import pytest
-
 from compile_support import tiny_bacalhau_build  # noqa: F401  (session fixture)
+
+from compile.runner import artefact_path
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def test_tiny_bacalhau_global_pool_is_one_streaming_pass(tiny_bacalhau_build, tm
 
     cfg, _ = tiny_bacalhau_build
     init_finn(cfg.codegen_dir)
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = [n.op_type for n in m.graph.node]
     assert "StreamingGlobalMaxPool_rtl" in ops, ops
     assert not any(o.startswith("Pool") for o in ops), ops  # no sliding window + Pool for it

@@ -4,8 +4,9 @@ on a standalone signed one with several channel folds."""
 from __future__ import annotations
 
 import pytest
-
 from compile_support import tiny_vgg_build  # noqa: F401  (session fixture)
+
+from compile.runner import artefact_path
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ def test_tiny_vgg_pools_are_pool_rtl_and_bit_exact(tiny_vgg_build, tmp_path):
 
     cfg, _ = tiny_vgg_build
     init_finn(cfg.codegen_dir)
-    m = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    m = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     pools = [n.name for n in m.graph.node if n.op_type.startswith("Pool")]
     assert pools and all(n.startswith("Pool_rtl_") for n in pools), pools
     for name in pools:

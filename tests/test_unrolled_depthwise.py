@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 import pytest
-
 from compile_support import build
+
+from compile.runner import artefact_path
 from compile.transforms.unrolled_depthwise import phase_structure
 
 
@@ -43,7 +44,7 @@ def test_each_output_phase_becomes_a_vvau_and_every_step_stays_exact(unrolled_bu
 
     cfg, result = unrolled_build
     assert all(r["verification"]["passed"] for r in result["steps"])
-    model = ModelWrapper(str(cfg.steps_dir / "14_hw_codegen.onnx"))
+    model = ModelWrapper(str(artefact_path(cfg, "hw_codegen")))
     ops = [base_op(n.op_type) for n in model.graph.node]
     vvaus = [getCustomOp(n) for n in model.graph.node if base_op(n.op_type) == "VVAU"]
     # block 2: 4 phases of 4 channels into 2 (kernel 5 samples = 3 steps); block 3: 2 phases of 8 into 1
@@ -59,9 +60,9 @@ def test_each_output_phase_becomes_a_vvau_and_every_step_stays_exact(unrolled_bu
 
 
 def test_the_stitched_unrolled_accelerator_is_bit_exact(unrolled_build, tmp_path):
-    from compile.rtlsim.accelerator import simulate_accelerator
-
     from compile_support import copy_build
+
+    from compile.rtlsim.accelerator import simulate_accelerator
 
     cfg = copy_build(unrolled_build[0], tmp_path)
     sec = simulate_accelerator(cfg, frames=4, size_fifos=False, log=lambda m: None)
