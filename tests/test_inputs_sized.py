@@ -2,9 +2,11 @@
 status 2, nothing written, for every case of the kinds the hostile-input round found."""
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -21,13 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = FIXTURES / "tiny_vgg" / "model.onnx"
 
 
-def _cli(args, tmp_path, timeout=300):
-    """Run a command as a user would; (status, its one error line, stderr)."""
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                       env={"AMC_LOG_DIR": str(tmp_path / "logs"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
-    assert "Traceback" not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
-    return r.returncode, (lines[0] if len(lines) == 1 else r.stderr), r.stderr
+def _cli(args, tmp_path):
+    """Run `-m module ...` as its entry point would, in this process (a subprocess would import torch again
+    for every case); (status, its one error line, stderr)."""
+    assert args[0] == "-m"
+    err, before = io.StringIO(), os.environ.get("AMC_LOG_DIR")
+    os.environ["AMC_LOG_DIR"] = str(tmp_path / "logs")
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = importlib.import_module(args[1]).main(args[2:])
+    finally:
+        if before is None:
+            del os.environ["AMC_LOG_DIR"]
+        else:
+            os.environ["AMC_LOG_DIR"] = before
+    text = err.getvalue()
+    assert "Traceback" not in text, text
+    lines = [ln for ln in text.splitlines() if ln.startswith("error:")]
+    return code, (lines[0] if len(lines) == 1 else text), text
 
 
 # ---- sizes -------------------------------------------------------------------------------------
