@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import numpy as np
 
 from amc_cli import CommandError
 
@@ -26,117 +25,32 @@ class StepError(CommandError, RuntimeError):
 # ---- 1. input quantizer to the host --------------------------------------------------------
 def step_detach_input_quant(model, cfg: BuildConfig):
     """Take the input quantizer out of the accelerator (as finn-examples does): the graph input
-    becomes the integer codes io.json describes, followed by the dequantisation (Sub zero point,
-    Mul scale) that streamlining folds into the first layer's thresholds. The host and the driver
-    quantize float I/Q with the same numbers. The graph's Quant node must agree with io.json.
-    A polyphase view of the input (P samples per clock, compile/transforms/inputview.py) moves to the host too."""
-    from onnx import helper
-    from qonnx.core.datatype import DataType
-    from qonnx.util.cleanup import cleanup_model
-
-    from .iodesc import quant_from_graph
-
-    model = cleanup_model(model)
-    iname = model.graph.input[0].name
-    consumers = model.find_consumers(iname) or []
-    quants = [n for n in consumers if n.op_type == "Quant"]
-    q = cfg.io.quant
-    if not quants:
-        dt = model.get_tensor_datatype(iname)
-        if dt is not None and dt.is_integer():
-            return _view_to_host(model)  # already takes integer codes
-        raise StepError(
-            "detach_input_quant",
-            f"the graph input {iname} is float and feeds no Quant node; the accelerator needs "
-            "integer input (an input quantizer in the model, described by io.json input.quant)",
-        )
-    if len(consumers) != 1:
-        raise StepError("detach_input_quant", f"graph input {iname} feeds {len(consumers)} nodes, "
-                        "expected exactly one input Quant node")
-    if q is None:
-        raise StepError("detach_input_quant", f"the graph quantizes its input ({quants[0].name}) but "
-                        "io.json says input.quant is null")
-    g = quant_from_graph(model)
-    mismatch = []
-    for k in ("bit_width", "signed", "narrow"):
-        if getattr(g, k) != getattr(q, k):
-            mismatch.append(f"{k}: graph {getattr(g, k)} vs io.json {getattr(q, k)}")
-    if not np.isclose(g.scale, q.scale, rtol=1e-6, atol=0):
-        mismatch.append(f"scale: graph {g.scale} vs io.json {q.scale}")
-    if not np.isclose(g.zero_point, q.zero_point):
-        mismatch.append(f"zero_point: graph {g.zero_point} vs io.json {q.zero_point}")
-    if mismatch:
-        raise StepError("detach_input_quant", "io.json input.quant disagrees with the graph's input "
-                        "Quant node: " + "; ".join(mismatch))
-    qn = quants[0]
-    idx = list(model.graph.node).index(qn)
-    model.graph.node.remove(qn)
-    src, new = iname, []
-    if q.zero_point != 0:
-        model.set_initializer("host_in_zero_point", np.asarray(q.zero_point, dtype=np.float32))
-        new.append(helper.make_node("Sub", [src, "host_in_zero_point"], ["host_in_centered"],
-                                    name="HostInputZeroPoint"))
-        src = "host_in_centered"
-    model.set_initializer("host_in_scale", np.asarray(q.scale, dtype=np.float32))
-    new.append(helper.make_node("Mul", [src, "host_in_scale"], [qn.output[0]], name="HostInputScale"))
-    for i, n in enumerate(new):
-        model.graph.node.insert(idx + i, n)
-    model.set_tensor_datatype(iname, DataType[q.finn_datatype])
-    model.set_metadata_prop("amc_input_quant", json.dumps(q.__dict__))
-    return _view_to_host(cleanup_model(model))
-
-
-def _view_to_host(model):
+    becomes the integer codes io.json describes, followed by the dequantisation that streamlining
+    folds into the first layer's thresholds (compile/transforms/detach_input_quant.py). A polyphase
+    view of the input (P samples per clock, compile/transforms/inputview.py) moves to the host too."""
+    from .transforms.detach_input_quant import DetachInputQuant, InputQuantError
     from .transforms.inputview import InputViewError, MoveViewToHost
 
     try:
+        model = model.transform(DetachInputQuant(cfg.io.quant))
         return model.transform(MoveViewToHost())
-    except InputViewError as e:
+    except (InputQuantError, InputViewError) as e:
         raise StepError("detach_input_quant", str(e)) from None
 
 
 # ---- 2-5. FINN front end -------------------------------------------------------------------
-def _multithreshold_range_types(model):
-    """Make each MultiThreshold's out_dtype hold what it computes.
-
-    FINN's QONNX activation handlers (finn/transformation/qonnx/qonnx_activation_handlers.py) turn a
-    signed b-bit activation Quant into MultiThreshold(out_dtype=INT<b>, out_bias=0) followed by
-    Add(-2^(b-1)) and Mul(scale). The MultiThreshold counts crossed thresholds, so its output is
-    [0, 2^b - 1] (e.g. [0, 255] for INT8), not the INT<b> range its annotation promises; only after
-    streamlining's AbsorbScalarBiasIntoMultiThreshold moves the Add into out_bias does the annotation
-    hold. Until then every pass reading the annotation (InferDataTypes, the verifier, a later
-    minimisation) sees a wrong type. Here the annotation becomes the smallest integer type of the
-    true range [out_bias, out_bias + n_thresholds] (out_scale 1), the same rule the absorption uses,
-    which then restores the signed type when it folds the Add in."""
-    from qonnx.core.datatype import DataType
-    from qonnx.custom_op.registry import getCustomOp
-
-    for node in model.get_nodes_by_op_type("MultiThreshold"):
-        inst = getCustomOp(node)
-        odt = DataType[inst.get_nodeattr("out_dtype")]
-        scale, bias = inst.get_nodeattr("out_scale"), inst.get_nodeattr("out_bias")
-        thr = model.get_initializer(node.input[1])
-        if thr is None or not odt.is_integer() or odt.name == "BIPOLAR" or scale != 1.0 or int(bias) != bias:
-            continue
-        lo, hi = bias, bias + thr.shape[-1]
-        if odt.allowed(lo) and odt.allowed(hi):
-            continue
-        new = (DataType.get_smallest_possible(hi) if lo >= 0
-               else DataType.get_smallest_possible(min(lo, -(hi + 1))))
-        inst.set_nodeattr("out_dtype", new.name)
-        model.set_tensor_datatype(node.output[0], new)
-    return model
-
-
 def step_qonnx_to_finn(model, cfg: BuildConfig):
     """FINN's step_qonnx_to_finn: QONNX cleanup, then Quant nodes to MultiThreshold (<= 8 bit).
     Differs from FINN: the MultiThreshold of a signed activation quantizer is annotated with the
-    unsigned range it really computes until its sign bias is absorbed (_multithreshold_range_types)."""
+    unsigned range it really computes until its sign bias is absorbed
+    (compile/transforms/multithreshold_range.py)."""
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
     from finn.transformation.qonnx.quant_act_to_multithreshold import (
         default_filter_function_generator,
     )
     from qonnx.util.cleanup import cleanup_model
+
+    from .transforms.multithreshold_range import AnnotateMultiThresholdRange
 
     if not any(model.get_nodes_by_op_type(t) for t in ("BipolarQuant", "BinaryQuant", "Quant", "Trunc")):
         return model
@@ -144,7 +58,7 @@ def step_qonnx_to_finn(model, cfg: BuildConfig):
     model = model.transform(
         ConvertQONNXtoFINN(filter_function=default_filter_function_generator(max_multithreshold_bit_width=8))
     )
-    return _multithreshold_range_types(model)
+    return model.transform(AnnotateMultiThresholdRange())
 
 
 def step_tidy_up(model, cfg: BuildConfig):
@@ -176,26 +90,6 @@ def step_pre_streamline_1d(model, cfg: BuildConfig):
         raise StepError("pre_streamline_1d", str(e)) from None
 
 
-def _needs_more_streamlining(model) -> bool:
-    """Float Mul/Add/Transpose left between integer layers (typical of residual joins/forks)."""
-    hw_like = {"MatMul", "MultiThreshold", "Im2Col", "MaxPoolNHWC", "MaxPool", "Conv"}
-    ops = [n.op_type for n in model.graph.node]
-    first_hw = next((i for i, o in enumerate(ops) if o in hw_like), None)
-    last_hw = max((i for i, o in enumerate(ops) if o in ("MultiThreshold",)), default=None)
-    if first_hw is None or last_hw is None:
-        return False
-    for n in model.graph.node[first_hw:last_hw]:
-        if n.op_type in ("Mul", "Add", "Sub", "Div"):
-            if any(model.get_tensor_datatype(t).name == "FLOAT32" for t in list(n.input) + list(n.output)):
-                return True
-        elif n.op_type == "Transpose":
-            # a transpose into Flatten/Reshape is the NHWC->FC hand-over RemoveCNVtoFCFlatten handles
-            cons = model.find_consumers(n.output[0]) or []
-            if not all(c.op_type in ("Flatten", "Reshape") for c in cons):
-                return True
-    return False
-
-
 def step_streamline(model, cfg: BuildConfig):
     """FINN's step_streamline; then, where float scale/bias/transpose nodes remain between integer
     layers (forks and residual joins): FINN's MoveLinearPastFork / MoveLinearPastEltwiseAdd (as its
@@ -213,7 +107,8 @@ def step_streamline(model, cfg: BuildConfig):
 
     from .transforms.branches import StreamlineBranches
     from .transforms.residual_rescale import RescaleResidualAdds
-    from .transforms.transposes import NHWCCleanup, SettleTransposes
+    from .transforms.streamline_joins import StreamlineExhaustively, StreamlineForksAndJoins
+    from .transforms.transposes import NHWCCleanup
 
     model = model.transform(absorb.AbsorbScalarBiasIntoMultiThreshold())
     model = model.transform(Streamline())
@@ -223,32 +118,9 @@ def step_streamline(model, cfg: BuildConfig):
     model = model.transform(ConvertBipolarMatMulToXnorPopcount())
     model = model.transform(Streamline())
     model = model.transform(absorb.AbsorbScalarMulAddIntoTopK())
-    if _needs_more_streamlining(model):
-        # forks and residual joins: FINN's passes that move scales past them (those its ResNet
-        # steps use), FINN's streamlining again, transposes settled; a few rounds at most
-        from finn.transformation.streamline.reorder import (
-            MoveLinearPastEltwiseAdd,
-            MoveLinearPastFork,
-            MoveScalarLinearPastInvariants,
-        )
-
-        for _ in range(3):
-            for tr in (MoveLinearPastFork(), MoveLinearPastEltwiseAdd(), MoveScalarLinearPastInvariants()):
-                model = model.transform(tr)
-            model = model.transform(Streamline())
-            model = model.transform(SettleTransposes())
-            if not _needs_more_streamlining(model):
-                break
+    model = model.transform(StreamlineForksAndJoins())
     model = model.transform(RescaleResidualAdds())  # before StreamlinePlus, which they would otherwise call for
-    if _needs_more_streamlining(model):
-        # finn-plus's exhaustive residual streamliner (slow: tens of seconds on a full-size net)
-        from finn.transformation.streamline.streamline_plus import StreamlinePlus
-
-        for _ in range(2):
-            model = model.transform(StreamlinePlus())
-            model = model.transform(SettleTransposes())
-            if not _needs_more_streamlining(model):
-                break
+    model = model.transform(StreamlineExhaustively())
     model = model.transform(RescaleResidualAdds())  # exact integer adds where the sum meets a quantizer
     model = model.transform(StreamlineBranches())  # forks into a Concat
     model = model.transform(InferDataLayouts())
@@ -348,95 +220,15 @@ def step_convert_to_hw(model, cfg: BuildConfig):
     return model
 
 
-def _minimize_bit_width(model):
-    """finn-plus's _minimize_bit_width, with RoundAndClipThresholds also run first. finn-plus runs
-    MinimizeWeightBitWidth before any rounding and clipping (its Streamline no longer ends with
-    RoundAndClipThresholds, as upstream FINN's did), and Thresholding.minimize_weight_bit_width asserts
-    that a layer with an unsigned input has no negative thresholds. A signed quantizer on a non-negative
-    tensor has them (an INT8 quantizer after ReLU and max pool: half its thresholds are below 0). On
-    integer inputs, ceil and clip to [min, max + 1] change no output."""
-    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
-    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
-    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-
-    model = model.transform(RoundAndClipThresholds(), apply_to_subgraphs=True)
-    model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
-    model = model.transform(MinimizeWeightBitWidth(), apply_to_subgraphs=True)
-    model = model.transform(MinimizeAccumulatorWidth(), apply_to_subgraphs=True)
-    model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
-    model = model.transform(RoundAndClipThresholds(), apply_to_subgraphs=True)
-    model = model.transform(InferDataTypes(), apply_to_subgraphs=True)
-    model = model.transform(MinimizeWeightBitWidth(), apply_to_subgraphs=True)
-    return model.transform(InferDataTypes(), apply_to_subgraphs=True)
-
-
 def step_minimize_bit_width_initial(model, cfg: BuildConfig):
     """finn-plus's first bit-width pass, right after convert_to_hw, so that specialisation and
-    folding see real widths instead of 32-bit placeholders."""
-    return _minimize_bit_width(model)
+    folding see real widths instead of 32-bit placeholders (compile/transforms/minimize_bit_width.py)."""
+    from .transforms.minimize_bit_width import MinimizeBitWidths
+
+    return model.transform(MinimizeBitWidths())
 
 
 # ---- 8. dataflow partition -------------------------------------------------------------------
-def _host_ops(parent) -> dict:
-    """The parent's non-accelerator nodes before and after the partition, with their constants."""
-    from onnx import helper
-
-    pre, post, seen_sdp = [], [], False
-    for n in parent.graph.node:
-        if n.op_type == "StreamingDataflowPartition":
-            seen_sdp = True
-            continue
-        entry = {"op_type": n.op_type, "name": n.name,
-                 "attributes": {a.name: helper.get_attribute_value(a) for a in n.attribute}}
-        consts = {}
-        for t in n.input:
-            v = parent.get_initializer(t)
-            if v is not None:
-                consts[t] = np.asarray(v).tolist()
-        if consts:
-            entry["constants"] = consts
-        for k, v in list(entry["attributes"].items()):
-            if isinstance(v, bytes):
-                entry["attributes"][k] = v.decode()
-            elif isinstance(v, (list, tuple)):
-                entry["attributes"][k] = [x.decode() if isinstance(x, bytes) else x for x in v]
-        (post if seen_sdp else pre).append(entry)
-    return {"pre": pre, "post": post}
-
-
-def _join_scale_hints(model) -> list[str]:
-    """Why a residual Add stayed float: its operands are integers on two different scales, and the
-    streamline step could not make it exact in integers (the reason it recorded), so the model must
-    quantize both operands with one quantizer. Adds it rescaled are not listed."""
-    from .transforms.residual_rescale import recorded, two_scale_adds
-
-    reasons = {o.add: o.reason for o in recorded(model) if not o.done}
-    hints = []
-    for n, a, b in two_scale_adds(model):
-        hints.append(f"{n.name} adds {a.dtype} x {a.scale:.6g} and {b.dtype} x {b.scale:.6g}: integer operands on "
-                     "different scales (ratio {:.6g}) not made exact in integers ({}), so the sum stays float; "
-                     "quantize both operands of the add with one shared quantizer".format(
-                         b.scale / a.scale, reasons.get(n.name, "not tried")))
-    return hints
-
-
-def _unquantized_input_hints(model) -> list[str]:
-    """Why a layer stayed float: the model quantizes no activation before it (AaronNet32++'s depthwise
-    convolutions read BatchNorm outputs directly), and FINN's HW layers take integers only."""
-    bad = [n for n in model.graph.node if n.op_type in ("Im2Col", "MatMul")
-           and model.get_initializer(n.input[0]) is None
-           and not model.get_tensor_datatype(n.input[0]).is_integer()]
-    if not bad:
-        return []
-    layers = sum(n.op_type == "MatMul" for n in bad)  # a convolution is Im2Col + MatMul: count it once
-    return [f"{layers} layer(s) read float activations, first {bad[0].name} ({bad[0].op_type}, input "
-            f"{bad[0].input[0]}): the model has no activation quantizer before them and FINN's layers need "
-            "integers; quantize those activations in the model (e.g. a QuantIdentity) and export again, or insert "
-            "calibrated quantizers with `python -m compile.requantize MODEL --frames FILE.h5` (changes what the "
-            "model computes; it reports by how much)"]
-
-
 def step_create_dataflow_partition(model, cfg: BuildConfig):
     """FINN's step_create_dataflow_partition: the HW layers go into one StreamingDataflowPartition
     (the accelerator, the artefact of this and later steps); the rest stays in the parent graph
@@ -447,12 +239,13 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp
 
+    from .analysis import float_layer_hints, host_ops
     from .transforms.inputview import polyphase_of
 
     unmapped = [n for n in model.graph.node if not n.domain.startswith("finn.custom_op.fpgadataflow")]
     ok, first_bad = model.analysis(unsupported_layers)
     if ok is False:
-        hints = _join_scale_hints(model) + _unquantized_input_hints(model)
+        hints = model.analysis(float_layer_hints)["hints"]
         raise StepError("create_dataflow_partition",
                         f"layer(s) not mapped to HW between HW layers, starting with {first_bad.name} "
                         f"({first_bad.op_type}); all unmapped: "
@@ -475,7 +268,7 @@ def step_create_dataflow_partition(model, cfg: BuildConfig):
                   "accelerator_datatype": child.get_tensor_datatype(ci).name},
         "output": {"accelerator_shape": child.get_tensor_shape(co),
                    "accelerator_datatype": child.get_tensor_datatype(co).name},
-        "host": _host_ops(parent),
+        "host": parent.analysis(host_ops),
         "note": "The host quantizes float I/Q to codes (io.json input.quant), reads them as P-sample rows "
                 "(input.polyphase, compile/transforms/inputview.py; 1: as they are), runs host.pre (NCW -> "
                 "channels-last), streams into the accelerator, and applies host.post to its integer "
@@ -557,7 +350,9 @@ def step_folding(model, cfg: BuildConfig):
 
 def step_minimize_bit_width(model, cfg: BuildConfig):
     """FINN's step_minimize_bit_width: weight and accumulator widths, thresholds rounded and clipped."""
-    return _minimize_bit_width(model)
+    from .transforms.minimize_bit_width import MinimizeBitWidths
+
+    return model.transform(MinimizeBitWidths())
 
 
 def step_transpose_decomposition(model, cfg: BuildConfig):

@@ -89,7 +89,7 @@ def test_lift_keeps_values_of_concat_and_global_pools():
     from onnx import helper
     from qonnx.core.onnx_exec import execute_onnx
 
-    from compile.transforms.lift_1d import lift_1d_to_2d
+    from compile.transforms.lift_1d import LiftTo4D
 
     nodes = [helper.make_node("Mul", ["x", "s"], ["a"]),
              helper.make_node("Concat", ["x", "a"], ["c"], axis=-2),
@@ -102,7 +102,7 @@ def test_lift_keeps_values_of_concat_and_global_pools():
     m = m.transform(InferShapes())
     x = np.random.default_rng(0).normal(size=(1, 3, 16)).astype(np.float32)
     want = execute_onnx(m, {"x": x})["y"]
-    lifted = lift_1d_to_2d(m)
+    lifted = m.transform(LiftTo4D())
     assert lifted.get_tensor_shape("x") == [1, 3, 16, 1] and lifted.get_tensor_shape("y") == [1, 6, 1, 1]
     assert [n.op_type for n in lifted.graph.node] == ["Mul", "Concat", "MaxPool", "GlobalAveragePool", "Add"]
     got = execute_onnx(lifted, {"x": x[..., None]})["y"]
@@ -112,8 +112,8 @@ def test_lift_keeps_values_of_concat_and_global_pools():
 def test_lift_names_an_op_it_has_no_rule_for():
     from onnx import helper
 
-    from compile.transforms.lift_1d import LiftError, lift_1d_to_2d
+    from compile.transforms.lift_1d import LiftError, LiftTo4D
 
     m = _graph([helper.make_node("Softsign", ["x"], ["y"])], {"x": [1, 2, 8], "y": [1, 2, 8]})
     with pytest.raises(LiftError, match="Softsign"):
-        lift_1d_to_2d(m)
+        m.transform(LiftTo4D())

@@ -59,7 +59,7 @@ def test_a_chain_that_is_not_a_polyphase_view_is_refused_by_name():
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.util.basic import qonnx_make_model
 
-    from compile.transforms.inputview import InputViewError, move_view_to_host
+    from compile.transforms.inputview import InputViewError, MoveViewToHost
 
     inp = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 16])
     out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 2])
@@ -67,7 +67,7 @@ def test_a_chain_that_is_not_a_polyphase_view_is_refused_by_name():
              helper.make_node("Relu", ["t"], ["y"], name="Act")]
     m = ModelWrapper(qonnx_make_model(helper.make_graph(nodes, "g", [inp], [out])))
     with pytest.raises(InputViewError, match="SwapAxes"):
-        move_view_to_host(m)
+        m.transform(MoveViewToHost())
 
 
 # ---- compile: the view on the host, P samples per beat ---------------------------------------------

@@ -1,7 +1,6 @@
 """compile/transforms/residual_rescale.py: a residual add of integers on two scales, made exact in integers, checked
 on every input pair against the float graph, and the adds it cannot make exact named with the reason."""
 import numpy as np
-import pytest
 from onnx import TensorProto, helper
 
 S1, S2 = 0.0539, 0.046173  # two learned-looking scales (ratio 1.16735...: no small fraction)
@@ -70,23 +69,29 @@ def _streamed(model):
     return model.transform(thresholding.InferThresholdingLayer())
 
 
-def test_two_6bit_operands_into_a_quantizer_count_as_the_float_sum_on_every_pair():
-    from compile.transforms.residual_rescale import rescale_residual_adds
+def _rescale(model, cfg=None):
+    """The graph after RescaleResidualAdds, and that pass's outcomes."""
+    from compile.transforms.residual_rescale import RescaleResidualAdds
 
+    tr = RescaleResidualAdds(cfg)
+    return model.transform(tr), tr.outcomes
+
+
+def test_two_6bit_operands_into_a_quantizer_count_as_the_float_sum_on_every_pair():
     model, inputs = _graph(bits=6, n_thr=63)
     assert len(inputs["a"]) == 4096
     ref = _run(model, inputs)
     assert len(np.unique(ref)) > 32  # the thresholds spread over the sum's range
-    model, outcomes = rescale_residual_adds(model)
+    model, outcomes = _rescale(model)
     (o,) = outcomes
     assert o.done, o.reason
     p1, p2 = o.multipliers
     assert abs(p2 / p1 - S2 / S1) < 1e-2 and max(p1, p2) < 2 ** 12  # a small grid, not float32's own
     assert o.pairs_checked == 4096 and o.thresholds_checked == 63
-    assert rescale_residual_adds(model)[1] == []  # a rescaled add is not taken for a two-scale one again
-    from compile.steps import _join_scale_hints
+    assert _rescale(model)[1] == []  # a rescaled add is not taken for a two-scale one again
+    from compile.analysis import join_scale_hints
 
-    assert _join_scale_hints(model) == []  # nor named by the partition's error
+    assert join_scale_hints(model) == []  # nor named by the partition's error
     hw = _streamed(model)
     ops = sorted(n.op_type for n in hw.graph.node)
     assert ops == ["ElementwiseAdd", "ElementwiseMul", "ElementwiseMul", "Thresholding"]
@@ -116,12 +121,10 @@ def test_the_fewest_bits_are_chosen():
 def test_a_sum_through_an_integer_weight_layer_counts_exactly_on_every_window():
     """The sum feeds a 2-tap integer-weight layer (a conv's MatMul after Im2Col) before the quantizer:
     every pair of 3-bit windows (4,096) counts as in the float graph."""
-    from compile.transforms.residual_rescale import rescale_residual_adds
-
     model, inputs = _graph(bits=3, n_thr=15, weights=[5, -3], seed=2)
     assert len(inputs["a"]) == 4096
     ref = _run(model, inputs)
-    model, (o,) = rescale_residual_adds(model)
+    model, (o,) = _rescale(model)
     assert o.done, o.reason
     hw = _streamed(model)
     assert {"ElementwiseMul", "ElementwiseAdd", "MatMul", "Thresholding"} == {n.op_type for n in hw.graph.node}
@@ -129,24 +132,24 @@ def test_a_sum_through_an_integer_weight_layer_counts_exactly_on_every_window():
 
 
 def test_an_add_that_cannot_be_made_exact_is_named_with_its_reason():
-    from compile.transforms.residual_rescale import RescaleConfig, recorded, rescale_residual_adds
-    from compile.steps import _join_scale_hints
+    from compile.transforms.residual_rescale import RescaleConfig, recorded
+    from compile.analysis import join_scale_hints
 
     # the float sum itself leaves the graph: no quantizer to count for
     model, _ = _graph(bits=6, n_thr=7, extra_output="sum")
-    model, (o,) = rescale_residual_adds(model)
+    model, (o,) = _rescale(model)
     assert not o.done and "graph output" in o.reason
     assert model.get_initializer(model.graph.node[0].input[1]) == np.float32(S1)  # left as it was
     # an operand's scaled value is read elsewhere too: its scale cannot become an integer
     model, _ = _graph(bits=6, n_thr=7, extra_output="sa")
-    model, (o,) = rescale_residual_adds(model)
+    model, (o,) = _rescale(model)
     assert not o.done and "sa (MulA) feeds other nodes too" in o.reason
     # multipliers capped below what exactness needs
     model, _ = _graph(bits=6, n_thr=63)
-    model, (o,) = rescale_residual_adds(model, RescaleConfig(max_multiplier_bits=3))
+    model, (o,) = _rescale(model, RescaleConfig(max_multiplier_bits=3))
     assert not o.done and "below 2^3" in o.reason
     assert "Join adds UINT6 x 0.0539 and UINT6 x 0.046173: not made exact in integers" in o.describe()
     # the partition's error carries the recorded reason
     assert recorded(model)[0].reason == o.reason
-    (hint,) = _join_scale_hints(model)
+    (hint,) = join_scale_hints(model)
     assert "Join" in hint and o.reason in hint and "shared quantizer" in hint

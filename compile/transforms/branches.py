@@ -73,13 +73,9 @@ def merge_sibling_transposes(model):
     return model
 
 
-def streamline_branches(model):
-    """Both fixes above (no-ops on graphs without them)."""
-    return absorb_nhwc_channel_params(merge_sibling_transposes(model))
-
-
 class StreamlineBranches(Transformation):
-    """Sibling transposes merged, NHWC channel constants annotated and absorbed (streamline_branches)."""
+    """Sibling transposes merged, NHWC channel constants annotated and absorbed (no-ops on graphs without
+    them)."""
 
     def apply(self, model):
-        return streamline_branches(model), False
+        return absorb_nhwc_channel_params(merge_sibling_transposes(model)), False

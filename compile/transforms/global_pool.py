@@ -54,27 +54,23 @@ class InferStreamingGlobalMaxPool(Transformation):
         return model, changed
 
 
-def infer_global_acc_pool(model):
+class InferGlobalAccPool(Transformation):
     """GlobalAveragePool -> FINN's GlobalAccPool (a streaming sum) and a scalar Mul by 1/N, that Mul then
     moved past layout ops and the next MatMul and merged with the scales there (FINN's reorder, collapse
     and absorb passes), so it ends in the host-side output tail or in a threshold instead of sitting
     float between HW layers. Run at the start of step_convert_to_hw, before MatMuls become MVAUs."""
-    import finn.transformation.streamline.absorb as absorb
-    from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
-    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
-    from finn.transformation.streamline.reorder import MoveScalarLinearPastInvariants, MoveScalarMulPastMatMul
-
-    if not model.get_nodes_by_op_type("GlobalAveragePool"):
-        return model
-    model = model.transform(InferGlobalAccPoolLayer())
-    for tr in (MoveScalarLinearPastInvariants(), absorb.AbsorbTransposeIntoFlatten(), MoveScalarLinearPastInvariants(),
-               MoveScalarMulPastMatMul(), CollapseRepeatedMul(), absorb.AbsorbMulIntoMultiThreshold()):
-        model = model.transform(tr)
-    return model
-
-
-class InferGlobalAccPool(Transformation):
-    """GlobalAveragePool as FINN's GlobalAccPool, its 1/N merged downstream (infer_global_acc_pool)."""
 
     def apply(self, model):
-        return infer_global_acc_pool(model), False
+        import finn.transformation.streamline.absorb as absorb
+        from finn.transformation.fpgadataflow.convert_to_hw.global_acc_pool import InferGlobalAccPoolLayer
+        from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
+        from finn.transformation.streamline.reorder import MoveScalarLinearPastInvariants, MoveScalarMulPastMatMul
+
+        if not model.get_nodes_by_op_type("GlobalAveragePool"):
+            return model, False
+        model = model.transform(InferGlobalAccPoolLayer())
+        for tr in (MoveScalarLinearPastInvariants(), absorb.AbsorbTransposeIntoFlatten(),
+                   MoveScalarLinearPastInvariants(), MoveScalarMulPastMatMul(), CollapseRepeatedMul(),
+                   absorb.AbsorbMulIntoMultiThreshold()):
+            model = model.transform(tr)
+        return model, False

@@ -83,48 +83,43 @@ def _view_chain(model):
         t = consumers[0].output[0]
 
 
-def move_view_to_host(model):
-    """Take a leading polyphase view out of `model` (the graph input becomes (1, 2P, L/P)) and record
-    P; a graph without such a chain is returned as it is. A chain that is not exactly a polyphase view
-    is refused with what it does instead."""
-    from qonnx.util.cleanup import cleanup_model
-
-    src, chain = _view_chain(model)
-    if not chain:
-        return model
-    iname = model.graph.input[0].name
-    ishape = [int(d) for d in model.get_tensor_shape(iname)]
-    if len(ishape) != 3:
-        raise InputViewError(f"a data-movement chain ({', '.join(n.op_type for n in chain)}) follows the input "
-                             f"of shape {ishape}; only a (1, C, L) frame's polyphase view can move to the host")
-    idx = np.arange(int(np.prod(ishape)), dtype=np.int64).reshape(ishape)
-    out = _apply_chain(model, chain, idx)
-    c, length = ishape[1], ishape[2]
-    p = out.shape[1] // c if out.ndim == 3 and out.shape[1] % c == 0 else 0
-    if p < 1 or not np.array_equal(out, polyphase_view(idx, p)):
-        raise InputViewError(
-            f"the input is followed by {', '.join(n.name + ' (' + n.op_type + ')' for n in chain)}, giving shape "
-            f"{list(out.shape)}, which is not a polyphase view (1, 2P, L/P) of the (1, {c}, {length}) frame; "
-            "the build moves only that view to the host")
-    tail = chain[-1].output[0]
-    if any(o.name == tail for o in model.graph.output):
-        raise InputViewError("the graph is only a view of its input")
-    for n in model.graph.node:
-        for i, t in enumerate(n.input):
-            if t == tail:
-                n.input[i] = src
-    for n in chain:
-        model.graph.node.remove(n)
-    model.set_tensor_shape(iname, list(out.shape))
-    for vi in list(model.graph.value_info):  # shapes between the input and the view are re-inferred
-        if vi.name != iname:
-            model.graph.value_info.remove(vi)
-    model.set_metadata_prop(POLYPHASE_PROP, str(p))
-    return cleanup_model(model)
-
-
 class MoveViewToHost(Transformation):
-    """A leading polyphase view taken out of the graph and recorded for the host (move_view_to_host)."""
+    """Take a leading polyphase view out of the graph (the graph input becomes (1, 2P, L/P)) and record
+    P for the host; a graph without such a chain is left as it is. A chain that is not exactly a polyphase
+    view is refused with what it does instead."""
 
     def apply(self, model):
-        return move_view_to_host(model), False
+        from qonnx.util.cleanup import cleanup_model
+
+        src, chain = _view_chain(model)
+        if not chain:
+            return model, False
+        iname = model.graph.input[0].name
+        ishape = [int(d) for d in model.get_tensor_shape(iname)]
+        if len(ishape) != 3:
+            raise InputViewError(f"a data-movement chain ({', '.join(n.op_type for n in chain)}) follows the input "
+                                 f"of shape {ishape}; only a (1, C, L) frame's polyphase view can move to the host")
+        idx = np.arange(int(np.prod(ishape)), dtype=np.int64).reshape(ishape)
+        out = _apply_chain(model, chain, idx)
+        c, length = ishape[1], ishape[2]
+        p = out.shape[1] // c if out.ndim == 3 and out.shape[1] % c == 0 else 0
+        if p < 1 or not np.array_equal(out, polyphase_view(idx, p)):
+            raise InputViewError(
+                f"the input is followed by {', '.join(n.name + ' (' + n.op_type + ')' for n in chain)}, giving shape "
+                f"{list(out.shape)}, which is not a polyphase view (1, 2P, L/P) of the (1, {c}, {length}) frame; "
+                "the build moves only that view to the host")
+        tail = chain[-1].output[0]
+        if any(o.name == tail for o in model.graph.output):
+            raise InputViewError("the graph is only a view of its input")
+        for n in model.graph.node:
+            for i, t in enumerate(n.input):
+                if t == tail:
+                    n.input[i] = src
+        for n in chain:
+            model.graph.node.remove(n)
+        model.set_tensor_shape(iname, list(out.shape))
+        for vi in list(model.graph.value_info):  # shapes between the input and the view are re-inferred
+            if vi.name != iname:
+                model.graph.value_info.remove(vi)
+        model.set_metadata_prop(POLYPHASE_PROP, str(p))
+        return cleanup_model(model), False

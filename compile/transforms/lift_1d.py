@@ -97,7 +97,7 @@ def _lift_shape(model, name: str) -> None:
         model.set_tensor_shape(name, [*shape, 1])
 
 
-def lift_1d_to_2d(model):
+def _lift(model):
     """(N, C, W) tensors -> (N, C, W, 1): qonnx's Change3DTo4DTensors, extended to LIFTED_HERE."""
     from onnx import helper
     from qonnx.transformation.change_3d_tensors_to_4d import Change3DTo4DTensors
@@ -176,14 +176,14 @@ def _two_d_dilations(model) -> None:
 
 
 class LiftTo4D(Transformation):
-    """A 1-D graph, input (N, C, W), becomes 4-D, (N, C, W, 1), as FINN's 2-D layers need (lift_1d_to_2d);
+    """A 1-D graph, input (N, C, W), becomes 4-D, (N, C, W, 1), as FINN's 2-D layers need;
     any other graph is left as it is. LiftError names an op without a rule."""
 
     def apply(self, model):
         shape = model.get_tensor_shape(model.graph.input[0].name)
         if shape is None or len(shape) != OLD_RANK:
             return model, False
-        model = lift_1d_to_2d(model)
+        model = _lift(model)
         new_shape = model.get_tensor_shape(model.graph.input[0].name)
         if new_shape is None or len(new_shape) != OLD_RANK + 1:
             ops = sorted({n.op_type for n in model.graph.node})

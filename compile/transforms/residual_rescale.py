@@ -364,42 +364,37 @@ def _rewrite(model, add, a: Operand, b: Operand, p1: int, p2: int, cons, thr) ->
                 model.set_tensor_datatype(c.output[0], DataType["INT32"])
 
 
-def rescale_residual_adds(model, cfg: RescaleConfig | None = None):
-    """Rewrite every two-scale residual add that can be made exact; returns (model, [Outcome]). The
-    outcomes are also stored in the model's metadata under METADATA_KEY."""
-    cfg = cfg or RescaleConfig()
-    outcomes = []
-    for add, a, b in two_scale_adds(model):
-        o = Outcome(add.name, [a.dtype, b.dtype], [a.scale, b.scale])
-        try:
-            cons = _constraints(model, add, a, b)
-            p1, p2, thr = solve(a, b, cons, cfg)
-        except Refused as e:
-            o.reason = str(e)
-        else:
-            _rewrite(model, add, a, b, p1, p2, cons, thr)
-            o.multipliers = [p1, p2]
-            o.thresholds_checked = int(sum(c.thresholds.size for c in cons))
-            o.pairs_checked = int(sum(((c.uhi - c.ulo + 1) * (c.vhi - c.vlo + 1)).sum() for c in cons))
-        outcomes.append(o)
-    if outcomes:
-        model.set_metadata_prop(METADATA_KEY, json.dumps([asdict(o) for o in outcomes]))
-    return model, outcomes
-
-
 def recorded(model) -> list[Outcome]:
-    """The outcomes rescale_residual_adds stored in a graph (e.g. to name a refused add later)."""
+    """The outcomes RescaleResidualAdds stored in a graph (e.g. to name a refused add later)."""
     text = model.get_metadata_prop(METADATA_KEY)
     return [Outcome(**d) for d in json.loads(text)] if text else []
 
 
 class RescaleResidualAdds(Transformation):
-    """Every two-scale residual add that can be made exact, rewritten (rescale_residual_adds); the outcomes,
-    refusals included, are in the graph's metadata (`recorded`). One pass: a second would record again."""
+    """Every two-scale residual add that can be made exact, rewritten. The outcomes of this pass, refusals
+    included, are kept in `self.outcomes` and in the graph's metadata under METADATA_KEY (`recorded`). One
+    pass: a second would record again."""
 
     def __init__(self, cfg: RescaleConfig | None = None):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = cfg or RescaleConfig()
+        self.outcomes: list[Outcome] = []
 
     def apply(self, model):
-        return rescale_residual_adds(model, self.cfg)[0], False
+        self.outcomes = []
+        for add, a, b in two_scale_adds(model):
+            o = Outcome(add.name, [a.dtype, b.dtype], [a.scale, b.scale])
+            try:
+                cons = _constraints(model, add, a, b)
+                p1, p2, thr = solve(a, b, cons, self.cfg)
+            except Refused as e:
+                o.reason = str(e)
+            else:
+                _rewrite(model, add, a, b, p1, p2, cons, thr)
+                o.multipliers = [p1, p2]
+                o.thresholds_checked = int(sum(c.thresholds.size for c in cons))
+                o.pairs_checked = int(sum(((c.uhi - c.ulo + 1) * (c.vhi - c.vlo + 1)).sum() for c in cons))
+            self.outcomes.append(o)
+        if self.outcomes:
+            model.set_metadata_prop(METADATA_KEY, json.dumps([asdict(o) for o in self.outcomes]))
+        return model, False

@@ -50,56 +50,51 @@ def phase_structure(w: np.ndarray, taps: int, min_channels: int = MIN_CHANNELS) 
     return None
 
 
-def lower_unrolled_depthwise(model, min_channels: int = MIN_CHANNELS):
+class LowerUnrolledDepthwise(Transformation):
     """Split each MatMul of an unrolled depthwise conv into one depthwise MatMul per output phase and a Concat.
     Run after streamlining (integer weights, Im2Col lowered), before MatMuls become MVAUs/VVAUs."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    graph = model.graph
-    for node in list(graph.node):
-        if node.op_type != "MatMul" or model.get_tensor_sparsity(node.input[1]) is not None:
-            continue
-        producer = model.find_producer(node.input[0])
-        w = model.get_initializer(node.input[1])
-        if producer is None or producer.op_type != "Im2Col" or w is None:
-            continue
-        taps = int(np.prod(getCustomOp(producer).get_nodeattr("kernel_size")))
-        found = phase_structure(w, taps, min_channels)
-        if found is None:
-            continue
-        c, q, r = found
-        wdt, odt = model.get_tensor_datatype(node.input[1]), model.get_tensor_datatype(node.output[0])
-        out_shape = model.get_tensor_shape(node.output[0])
-        blocks = w.reshape(taps * q * c, r, c)
-        sparsity = {"dw": {"kernel_shape": [taps, q]}}
-        if r == 1:
-            model.set_tensor_sparsity(node.input[1], sparsity)
-            continue
-        index = list(graph.node).index(node)
-        parts = []
-        for phase in range(r):
-            w_name = model.make_new_valueinfo_name()
-            model.set_initializer(w_name, np.ascontiguousarray(blocks[:, phase, :]))
-            model.set_tensor_datatype(w_name, wdt)
-            model.set_tensor_sparsity(w_name, sparsity)
-            part = model.make_new_valueinfo_name()
-            model.set_tensor_shape(part, list(out_shape[:-1]) + [c])
-            model.set_tensor_datatype(part, odt)
-            graph.node.insert(index + phase, helper.make_node("MatMul", [node.input[0], w_name], [part],
-                                                              name=f"{node.name}_phase{phase}"))
-            parts.append(part)
-        graph.node.insert(index + r, helper.make_node("Concat", parts, [node.output[0]], axis=len(out_shape) - 1,
-                                                      name=f"{node.name}_phases"))
-        graph.node.remove(node)
-    return model
-
-
-class LowerUnrolledDepthwise(Transformation):
-    """Each unrolled depthwise MatMul split into one depthwise MatMul per output phase (lower_unrolled_depthwise)."""
 
     def __init__(self, min_channels: int = MIN_CHANNELS):
         super().__init__()
         self.min_channels = min_channels
 
     def apply(self, model):
-        return lower_unrolled_depthwise(model, self.min_channels), False
+        from qonnx.custom_op.registry import getCustomOp
+
+        graph = model.graph
+        for node in list(graph.node):
+            if node.op_type != "MatMul" or model.get_tensor_sparsity(node.input[1]) is not None:
+                continue
+            producer = model.find_producer(node.input[0])
+            w = model.get_initializer(node.input[1])
+            if producer is None or producer.op_type != "Im2Col" or w is None:
+                continue
+            taps = int(np.prod(getCustomOp(producer).get_nodeattr("kernel_size")))
+            found = phase_structure(w, taps, self.min_channels)
+            if found is None:
+                continue
+            c, q, r = found
+            wdt, odt = model.get_tensor_datatype(node.input[1]), model.get_tensor_datatype(node.output[0])
+            out_shape = model.get_tensor_shape(node.output[0])
+            blocks = w.reshape(taps * q * c, r, c)
+            sparsity = {"dw": {"kernel_shape": [taps, q]}}
+            if r == 1:
+                model.set_tensor_sparsity(node.input[1], sparsity)
+                continue
+            index = list(graph.node).index(node)
+            parts = []
+            for phase in range(r):
+                w_name = model.make_new_valueinfo_name()
+                model.set_initializer(w_name, np.ascontiguousarray(blocks[:, phase, :]))
+                model.set_tensor_datatype(w_name, wdt)
+                model.set_tensor_sparsity(w_name, sparsity)
+                part = model.make_new_valueinfo_name()
+                model.set_tensor_shape(part, list(out_shape[:-1]) + [c])
+                model.set_tensor_datatype(part, odt)
+                graph.node.insert(index + phase, helper.make_node("MatMul", [node.input[0], w_name], [part],
+                                                                  name=f"{node.name}_phase{phase}"))
+                parts.append(part)
+            graph.node.insert(index + r, helper.make_node("Concat", parts, [node.output[0]], axis=len(out_shape) - 1,
+                                                          name=f"{node.name}_phases"))
+            graph.node.remove(node)
+        return model, False
