@@ -8,8 +8,7 @@ for each SIMD, the single node of tests/test_rtlsim_mvau_queue.py streamed with 
             the extra entry is needed, i.e. that D + 2 results really do queue up
 
 Prints one line per (SIMD, variant): "overflow", "exact" or "MISMATCH", and the seconds taken. The node,
-the rtllib variants and the check are the test's own helpers, imported as tests.test_rtlsim_mvau_queue: run
-it from the repository root.
+the rtllib variants and the check are compile/rtlsim/single_node.py's, as the test's.
 
   .venv/bin/python -m research.mvau_queue_sweep                       # ZCU104 (DSP48E2), SIMD 1..9,12,16
   .venv/bin/python -m research.mvau_queue_sweep --part xcvc1902-vsva2197-2MP-e-S --wdt INT4 --idt UINT4
@@ -49,7 +48,7 @@ def main() -> int:
     from finn.util.settings import get_settings
 
     from compile.rtlsim.sim import SimulationError
-    from tests import test_rtlsim_mvau_queue as t
+    from compile.rtlsim import single_node as t
 
     libs = {"fixed": Path(get_settings().finn_rtllib),
             "upstream": t.rtllib_without(work / "rtllib_upstream"),
