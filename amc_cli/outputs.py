@@ -42,16 +42,18 @@ def check_not_over_inputs(out: str | Path, inputs: Sequence[str | Path | None], 
     return out
 
 
-def check_output_folder(out: str | Path, inputs: Sequence[str | Path | None], marker: str,
-                        option: str = "--out") -> Path:
+def check_output_folder(out: str | Path, inputs: Sequence[str | Path | None], marker: str | Sequence[str],
+                        option: str = "--out", example: str = "") -> Path:
     """`out` if the command may write it: not over its inputs (check_not_over_inputs); a new or empty
-    folder, or one this command wrote before (it holds `marker`)."""
+    folder, or one this command wrote before (it holds `marker`, or one of several)."""
     out = check_not_over_inputs(out, inputs, option)
+    markers = [marker] if isinstance(marker, str) else list(marker)
+    such = f", e.g. {example}" if example else ""
     if out.exists() and not out.is_dir():
-        raise RefusedInput(f"{option} {out} is a file; name a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / marker).exists():
-        raise RefusedInput(f"{option} {out} holds files this command did not write (no {marker}); nothing was "
-                           "changed. Name a new or empty folder")
+        raise RefusedInput(f"{option} {out} is a file, not a folder; name a folder{such}")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).exists() for m in markers):
+        raise RefusedInput(f"{option} {out} holds files this command did not write (no {' or '.join(markers)}); "
+                           f"nothing was changed. Name a new or empty folder{such}")
     return out
 
 

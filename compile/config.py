@@ -25,7 +25,7 @@ from pathlib import Path
 
 from amc_cli import RefusedInput
 from amc_cli.inputs import load_onnx, read_json
-from amc_cli.outputs import check_not_over_inputs
+from amc_cli.outputs import check_not_over_inputs, check_output_folder
 from amc_cli.paths import REPO_ROOT
 
 from .boards import RESOURCES, Board, load_board
@@ -263,11 +263,7 @@ def resolve_model(model: str | Path) -> tuple[Path, str]:
 
 def check_out_dir(out: Path) -> None:
     """`--out` must be a build folder, an empty folder or a new one: never a file, never a folder of other files."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: is a file, not a folder; name a build folder, e.g. hw/builds/<name>")
-    if out.is_dir() and not (out / BUILD_CONFIG).is_file() and any(out.iterdir()):
-        raise ValueError(f"--out {out}: this folder is not a build folder (no {BUILD_CONFIG}) and is not empty; "
-                         "name a new or empty folder, e.g. hw/builds/<name>")
+    check_output_folder(out, (), BUILD_CONFIG, example="hw/builds/<name>")
 
 
 def prepare_out_dir(cfg: "BuildConfig", log=print) -> None:

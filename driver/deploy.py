@@ -52,7 +52,7 @@ import numpy as np
 
 import amc_cli
 from amc_cli.inputs import read_json
-from amc_cli.outputs import check_not_over_inputs
+from amc_cli.outputs import check_output_folder
 from amc_cli.paths import REPO_ROOT
 
 from .board import find_bitfile
@@ -76,6 +76,8 @@ class BoardUnreachable(amc_cli.BoardUnreachable, RuntimeError):
 HOST_RE = re.compile(r"([A-Za-z0-9_][A-Za-z0-9._-]*@)?([A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?")
 #: the file that marks a folder on the board as one a deployment created (and may therefore delete)
 REMOTE_MARK = ".amc-fpga-deploy"
+# what a deployment writes into --out: a folder holding one of them may be written again
+DEPLOYMENT_MARKERS = ("package/meta/deploy.json", "results/results.json", "report.json")
 REMOTE_MARK_TEXT = "amc-fpga-deploy/1"
 #: exit status of the "make room" step when --remote-dir is an existing folder no deployment made
 REFUSED_RC = 9
@@ -290,19 +292,8 @@ exec "$PY" -m driver.run --backend board --package "$PWD" --out "$PWD/results" "
 
 def check_out_dir(out: Path, inputs=()) -> None:
     """--out is written into (package/ and results/ replaced): not over the deployment's inputs (the run and
-    build folders, the data file); only a new or empty folder, or one a deployment wrote
-    (package/meta/deploy.json, results/results.json or report.json in it)."""
-    check_not_over_inputs(out, inputs)
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise MetadataError(f"--out {out} exists and is not a folder")
-    if not any(out.iterdir()):
-        return
-    if any((out / f).is_file() for f in ("package/meta/deploy.json", "results/results.json", "report.json")):
-        return
-    raise MetadataError(f"--out {out} is a folder with other content (no deployment wrote it): refusing to write "
-                        "package/ and results/ into it; pass a new folder")
+    build folders, the data file); only a new or empty folder, or one a deployment wrote."""
+    check_output_folder(out, inputs, DEPLOYMENT_MARKERS)
 
 
 def check_run_data(plan: Plan, explicit: bool) -> list:

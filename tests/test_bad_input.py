@@ -249,7 +249,7 @@ def test_compile_out_never_takes_a_file_or_a_folder_of_other_files(tmp_path, cap
     folder.mkdir()
     (folder / "thesis.tex").write_text("keep")
     code, out = _compile(["compile", str(FIXTURES / "tiny_vgg"), "--out", str(folder)], capsys)
-    assert code == 2 and "not a build folder" in _one_line(out.err)
+    assert code == 2 and "did not write (no build_config.json)" in _one_line(out.err)
     assert [p.name for p in folder.iterdir()] == ["thesis.tex"]
 
 

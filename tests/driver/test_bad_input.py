@@ -269,7 +269,7 @@ def test_an_out_folder_that_is_not_a_deployments_is_left_alone(fixture_run, tiny
     (home / "notes.txt").write_text("notes")
     before = snapshot(home)
     assert deploy.main(emulate(fixture_run, tiny_build, home)) == 2
-    assert "refusing to write package/ and results/ into it" in one_error_line(capsys)
+    assert "holds files this command did not write (no package/meta/deploy.json or" in one_error_line(capsys)
     assert snapshot(home) == before
 
 
