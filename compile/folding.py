@@ -34,7 +34,7 @@ from amc_cli.inputs import read_json
 
 from .boards import RESOURCES
 from .dsp_packing import mvau_rtl_dsps
-from .hwops.template_rtl import LUTRAM_DEPTH, lutram_luts
+from .hwops.lutram import LUTRAM_DEPTH, in_lutram, lutram_luts
 
 #: The node attributes FINN's builder extracts into its folding configs.
 FOLD_ATTRS = [
@@ -43,7 +43,7 @@ FOLD_ATTRS = [
     "runtime_writeable_weights", "depth_trigger_uram", "depth_trigger_bram",
 ]
 MAX_AP_INT_W = 8191
-# Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed", hwops.template_rtl.lutram_luts).
+# Weights of an RTL MVAU may sit in distributed RAM (ram_style "distributed", hwops/lutram.py).
 # FINN's MVAU_rtl estimates no LUTs at all, so the search and the report add these; offered
 # (BuildConfig.lutram_weights, --lutram-weights) where the memory is at most this deep (a fully parallel
 # layer's weights are one wide word, which BRAM stores at 36 bits a block).
@@ -303,14 +303,12 @@ def _raw_options(model, node, lutram_weights: bool = False) -> tuple[list, list[
 
 
 def weights_in_lutram(node) -> bool:
-    """Whether an RTL MVAU's weight memory is distributed RAM: asked for (ram_style "distributed"), or left to
-    synthesis ("auto") and at most one LUT deep (LUTRAM_DEPTH words), which no synthesizer puts in block RAM
-    (FINN's estimate counts block RAM for it all the same)."""
+    """Whether an RTL MVAU's weight memory is distributed RAM (hwops/lutram.py's rule; FINN's estimate counts
+    block RAM for a shallow one all the same)."""
     inst = _inst(node)
     if not (node.op_type == "MVAU_rtl" and inst.get_nodeattr("mem_mode") == "internal_decoupled"):
         return False
-    style = inst.get_nodeattr("ram_style")
-    return style == "distributed" or (style == "auto" and _weight_depth(inst) <= LUTRAM_DEPTH)
+    return in_lutram(inst.get_nodeattr("ram_style"), _weight_depth(inst))
 
 
 def _weight_depth(inst) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -24,12 +23,13 @@ HDL = ROOT / "compile" / "hwops" / "hdl"
 
 def points():
     from compile.hwops import elementwise_rtl, global_max_pool, pool_rtl, stream_join_fork
+    from compile.hwops.lutram import lutram_luts
 
     for pe, bits in ((2, 4), (8, 4), (8, 8), (32, 4)):
         yield ("pool_rtl", {"PE": pe, "ELEM_BITS": bits, "SIGNED": 1, "K": 3},
                pool_rtl.LUTS_PER_ELEM_BIT * pe * bits + pool_rtl.LUTS_CONTROL)
     for pe, bits, folds in ((4, 4, 1), (16, 4, 1), (4, 4, 8)):
-        memory = pe * bits * math.ceil(folds / 64) if folds > 1 else 0
+        memory = lutram_luts(pe * bits, folds) if folds > 1 else 0
         yield ("global_max_pool", {"PE": pe, "ELEM_BITS": bits, "SIGNED": 1, "FOLDS": folds, "POSITIONS": 64},
                global_max_pool.LUTS_PER_ELEM_BIT * pe * bits + global_max_pool.LUTS_CONTROL + memory)
     for pe, bits in ((4, 5), (32, 5)):

@@ -110,3 +110,28 @@ def test_specialize_vvau_off_versal_only(tmp_path):
     with pytest.raises(UnsupportedVVAU, match="noActivation"):
         kw_act = dict(kw, no_activation=0)
         specialize_vvau(_vvau_model(**kw_act).transform(SpecializeLayers(ZCU104_PART)), ZCU104_PART, "rtl")
+
+
+def test_weight_memory_costed_by_the_one_lutram_rule():
+    """An RTL MVAU's rule (compile/hwops/lutram.py): weights left to synthesis ("auto") at most 64 words deep sit
+    in distributed RAM, one LUT per bit per 64 words and no block RAM, in the memstream as in the ROM; "block"
+    weights are FINN's block RAM; external weights are no memory of the layer."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    from compile.hwops import register
+
+    register()
+
+    def vvau(ram_style, mem_mode="internal_decoupled"):  # 9 words of 4 x 4 bits
+        m = _vvau_model(op_type="VVAU_rtl", channels=4, pe=4, simd=1, kernel=(9, 1), dim=(4, 1), idt="UINT4",
+                        wdt="INT4", mem_mode=mem_mode)
+        inst = getCustomOp(m.graph.node[0])
+        inst.set_nodeattr("ram_style", ram_style)
+        return inst
+
+    block = vvau("block")
+    assert block.bram_estimation(ZCU104_PART) > 0
+    for inst in (vvau("auto"), vvau("distributed"), vvau("auto", "internal_embedded")):
+        assert inst.lut_estimation(ZCU104_PART) == block.lut_estimation(ZCU104_PART) + 16
+        assert inst.bram_estimation(ZCU104_PART) == 0
+    assert vvau("auto", "external").lut_estimation(ZCU104_PART) == block.lut_estimation(ZCU104_PART)

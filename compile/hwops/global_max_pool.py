@@ -16,7 +16,8 @@ from qonnx.core.datatype import DataType
 from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, lutram_luts, passthrough_stream_values
+from .lutram import lutram_luts
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_stream_values
 
 #: LUT estimate per element bit of a beat: a comparator, a 2:1 select and the queue's select,
 #: as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)

@@ -9,12 +9,6 @@ from qonnx.util.basic import roundup_to_integer_multiple
 
 HDL_DIR = Path(__file__).resolve().parent / "hdl"
 AXI_BYTE = 8  # AXI-stream TDATA is padded to whole bytes
-LUTRAM_DEPTH = 64  # words of one LUT6 as distributed RAM, one bit each (UG574, RAM64X1S)
-
-
-def lutram_luts(width_bits: int, depth: int) -> int:
-    """LUTs of a memory of `depth` words of `width_bits` bits in distributed RAM."""
-    return width_bits * -(-depth // LUTRAM_DEPTH)
 
 
 def padded_stream_bits(data_bits: int) -> int:

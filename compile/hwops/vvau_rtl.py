@@ -30,6 +30,7 @@ from finn.custom_op.fpgadataflow.rtl.vectorvectoractivation_rtl import VVAU_rtl 
 from finn.util.basic import is_versal
 from finn.util.data_packing import pack_innermost_dim_as_hex_string
 
+from .lutram import in_lutram, lutram_luts
 from .template_rtl import AXI_BYTE, HDL_DIR, retype_as_rtl
 
 CORE_FILES = ("vvau_core.sv",)
@@ -47,7 +48,6 @@ AUTO_DSP_MIN_PRODUCT_BITS = 16
 
 # First-order LUT model (FINN-R's multiplier term, as finn-plus's VVAU_hls estimate uses it)
 LUTS_CONTROL = 40  # beat counter, credits, queue pointers, handshakes
-LUTRAM_BITS_PER_LUT = 64  # distributed weight memory (ram_style distributed)
 
 
 class UnsupportedVVAU(ValueError):
@@ -216,6 +216,16 @@ class VVAU_rtl(FinnVVAU_rtl):
             cmd.append(f"create_bd_cell -type hier -reference {top} {name}")
 
     # ---- resource estimates --------------------------------------------------------------------
+    def weights_in_lutram(self) -> bool:
+        """Whether the layer's weight memory (its memstream's or its ROM) is distributed RAM (lutram.py)."""
+        return self.get_nodeattr("mem_mode") != "external" and in_lutram(self.get_nodeattr("ram_style"),
+                                                                         self.calc_wmem())
+
+    def bram_estimation(self, fpgapart):
+        if is_versal(fpgapart) or not self.weights_in_lutram():
+            return super().bram_estimation(fpgapart)
+        return 0
+
     def dsp_estimation(self, fpgapart):
         """One DSP48E2 per product (PE*SIMD) when the multipliers go to DSPs, else none."""
         if is_versal(fpgapart):
@@ -224,8 +234,8 @@ class VVAU_rtl(FinnVVAU_rtl):
 
     def lut_estimation(self, fpgapart):
         """Per PE: SIMD multipliers in LUTs (FINN-R's model) unless in DSPs, a SIMD-input adder tree
-        and the accumulator at the accumulator width, the output queue (LUTRAM); plus control and
-        distributed weight memory, as finn-plus's VVAU_hls estimate counts it."""
+        and the accumulator at the accumulator width, the output queue (LUTRAM); plus control and the
+        weight memory where it is distributed RAM."""
         if is_versal(fpgapart):
             return super().lut_estimation(fpgapart)
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
@@ -233,9 +243,5 @@ class VVAU_rtl(FinnVVAU_rtl):
         acc = self.get_output_datatype().bitwidth()
         mult = 0 if self.use_dsp() else (2 * math.ceil((a + w) / 6) - 1) * (a + w)
         per_pe = simd * mult + (simd - 1) * acc + acc + acc
-        mem = 0
-        mmode, style = self.get_nodeattr("mem_mode"), self.get_nodeattr("ram_style")
-        if (mmode == "internal_decoupled" and style == "distributed") or (
-                mmode == "internal_embedded" and style in ("distributed", "auto") and self.calc_wmem() <= 128):
-            mem = math.ceil(pe * simd * w * self.calc_wmem() / LUTRAM_BITS_PER_LUT)
+        mem = lutram_luts(pe * simd * w, self.calc_wmem()) if self.weights_in_lutram() else 0
         return int(LUTS_CONTROL + pe * per_pe + mem)
