@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from model.train import load_checkpoint
+from amc_cli.paths import REPO_ROOT
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,
@@ -28,7 +29,7 @@ def test_two_processes_train_compress_and_rank0_finishes_the_run(toy_h5, tmp_pat
     proc = subprocess.run(
         [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "model.pipeline", str(path),
          "--run-dir", str(tmp_path / "run"), "--quiet"],
-        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"

@@ -18,8 +18,9 @@ from conftest import write_toy_radioml
 
 from amc_cli import RefusedInput
 from amc_cli.inputs import check_count, checked_file, frames_shape_problem, load_npy, load_onnx, max_threads
+from amc_cli.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 TINY = FIXTURES / "tiny_vgg" / "model.onnx"
 
 

@@ -9,6 +9,7 @@ import pytest
 from compile_support import FIXTURES, build
 
 from compile.runner import artefact_path
+from amc_cli.paths import REPO_ROOT
 
 P_FIXTURE = 4  # tiny_polyphase (scripts/make_compile_fixtures.py) takes 4 samples per step
 
@@ -113,7 +114,7 @@ def test_a_narrow_input_dma_is_named_as_the_bottleneck(poly_build):
 def test_a_board_file_with_a_bad_dma_width_is_refused(tmp_path):
     from compile.boards import load_board
 
-    text = (FIXTURES.parents[2] / "hw" / "boards" / "zcu104.yaml").read_text()
+    text = (REPO_ROOT / "hw" / "boards" / "zcu104.yaml").read_text()
     assert load_board("zcu104").input_dma_bits == 128
     bad = tmp_path / "b.yaml"
     bad.write_text(text.replace("input_dma_bits: 128", "input_dma_bits: 12"))

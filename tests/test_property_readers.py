@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from amc_cli import RefusedInput
+from amc_cli.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 TINY_ONNX = ROOT / "tests" / "fixtures" / "compile" / "tiny_vgg" / "model.onnx"
 DEMO_RECIPE = ROOT / "model" / "recipes" / "demo.yaml"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

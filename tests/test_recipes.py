@@ -1,14 +1,13 @@
 """Every shipped recipe loads, builds its network and names valid compression stages."""
 
-from pathlib import Path
-
 import pytest
 
 from model.compress.stages import n_steps
 from model.config import load_recipe
 from model.nets import build_net
+from amc_cli.paths import REPO_ROOT
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "model" / "recipes").glob("*.yaml"))
+RECIPES = sorted((REPO_ROOT / "model" / "recipes").glob("*.yaml"))
 
 
 def test_the_zoo_is_shipped():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from compile.requantize import RequantizeError, find_float_inputs, main, read_frames, requantize
+from amc_cli.paths import REPO_ROOT
 
 REF = Path(__file__).parent / "fixtures" / "reference"
 AARONNET = REF / "aaronnet32pp_2021_export.onnx"
@@ -94,7 +95,7 @@ def test_cli_writes_model_and_report_and_refuses_bad_input(tmp_path, toy_h5, cap
 def test_requantize_never_imports_torch():
     code = ("import sys, compile.requantize; "
             "sys.exit(1 if any(m == 'torch' or m.startswith('torch.') for m in sys.modules) else 0)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parents[1]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT).returncode == 0
 
 
 def test_read_frames_rejects_wrong_shape(tmp_path):

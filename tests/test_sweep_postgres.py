@@ -32,8 +32,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from amc_cli.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 GRID = [2, 3, 4, 5, 6, 7]  # net.args.w_bits: six points, so the surviving worker still has work after the grace
 HEARTBEAT_S, GRACE_S = 1, 5
 
