@@ -46,6 +46,7 @@ help:
 	@echo "              Verilator: bit-exact against the golden output, FIFOs sized, measured cycles per frame"
 	@echo "make synth    MODEL=<run folder, .onnx or build folder> [PER_LAYER=1]: that RTL through Yosys for the"
 	@echo "              board's FPGA family: LUT, LUTRAM, SRL, FF, CARRY, DSP, BRAM, URAM counted beside the estimate"
+	@echo "              [BY_LAYER=1]: each layer in its own Yosys process (designs too large for one), summed"
 	@echo "make bitstream  the same, then finn-plus's builder (needs Vivado; says what is missing otherwise)"
 	@echo "make deploy   MODEL=<run folder> [BOARD=<user@host> | rtlsim] [BUILD=<build folder>] [DATA=<file.h5>]"
 	@echo "              [PER_BLOCK=K] [SNRS=30,10] -> hardware (or emulation) against software report"
@@ -98,7 +99,7 @@ rtlsim: $(STAMP)
 	$(PY) -m compile.build rtlsim $(COMPILE_ARGS) $(if $(FRAMES),--frames $(FRAMES))
 
 synth: $(STAMP)
-	$(PY) -m compile.build synth $(COMPILE_ARGS) $(if $(PER_LAYER),--per-layer)
+	$(PY) -m compile.build synth $(COMPILE_ARGS) $(if $(PER_LAYER),--per-layer) $(if $(BY_LAYER),--by-layer)
 
 bitstream: $(STAMP)
 	$(PY) -m compile.build bitstream $(COMPILE_ARGS)

@@ -196,10 +196,14 @@ def _rtlsim(a, cfg, log) -> int:
 def _synth(a, cfg, log) -> int:
     from .synth import fit_by_synthesis, synthesize
 
+    if a.by_layer and a.per_layer:
+        raise RefusedInput("--by-layer already counts every layer (each synthesized alone); --per-layer adds a "
+                           "whole-design synthesis: pass one of them")
+
     def measure(c):
         if a.fit:
-            return fit_by_synthesis(c, rounds=a.fit, per_layer=a.per_layer, log=log)
-        return synthesize(c, per_layer=a.per_layer, log=log)
+            return fit_by_synthesis(c, rounds=a.fit, per_layer=a.per_layer, log=log, by_layer=a.by_layer)
+        return synthesize(c, per_layer=a.per_layer, log=log, by_layer=a.by_layer)
 
     sec = _measure(a, cfg, log, measure)
     if sec is None:
@@ -248,6 +252,9 @@ def main(argv=None) -> int:
     _common(py)
     py.add_argument("--per-layer", action="store_true",
                     help="also synthesize with every layer kept as a module of its own: counts per layer")
+    py.add_argument("--by-layer", action="store_true",
+                    help="synthesize each layer alone, one Yosys process each, for designs too large for one "
+                         "(4 GiB): the total is the sum of the layers, not optimized across them")
     py.add_argument("--fit", type=_positive(int, "a positive whole number of rounds"), default=None, metavar="ROUNDS",
                     help="refold until the synthesized design fits the budget: each round searches under the budget "
                          "scaled by estimated / synthesized of the last folding (at most ROUNDS syntheses)")

@@ -277,8 +277,7 @@ def synth_table(s: dict) -> list[str]:
     """The synthesized counts beside the estimate, then per layer where synthesized so."""
     res = s["resources"]
     t = s["total"]
-    lines = [f"{s['tool']}, `synth_xilinx -family {s['family']}`, the whole accelerator (FIFOs and width "
-             f"converters included) in {s['seconds']:,.0f} s.", "",
+    lines = [_synthesized_how(s), "",
              "| resource | synthesized | estimate | synthesized / estimate | capacity | % | within budget |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for r, u in res.items():
@@ -305,14 +304,32 @@ def synth_table(s: dict) -> list[str]:
             lines.append(f"| {i + 1} | {r['search_budget']['LUT']:.4f} | {r['frames_per_s']:,.0f} | {u['LUT']:,} | "
                          f"{u['DSP']:,} | {u['BRAM_18K']:,} | {'yes' if r['fits_budget'] else 'no'} |")
     if s.get("layers"):
-        lines += ["", "Per layer (each kept as a module of its own, so not optimized across layers as the whole "
-                  "is):", "",
+        lines += ["", _per_layer_heading(s), "",
                   "| layer | LUT | LUTRAM | SRL | FF | CARRY | DSP | BRAM_18K | URAM |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for name, c in s["layers"].items():
             lines.append(f"| {name} | " + " | ".join(f"{c[k]:,}" for k in ("LUT", "LUTRAM", "SRL", "FF", "CARRY",
                                                                         "DSP", "BRAM_18K", "URAM")) + " |")
     return lines
+
+
+def _by_layer(s: dict) -> bool:
+    return s.get("method", "whole") == "by-layer"
+
+
+def _synthesized_how(s: dict) -> str:
+    head = f"{s['tool']}, `synth_xilinx -family {s['family']}`"
+    if _by_layer(s):
+        return (f"{head}, each layer alone in a Yosys process of its own (FIFOs and width converters included) in "
+                f"{s['seconds']:,.0f} s: the total is their sum, not optimized across layer boundaries as the whole "
+                "accelerator would be.")
+    return f"{head}, the whole accelerator (FIFOs and width converters included) in {s['seconds']:,.0f} s."
+
+
+def _per_layer_heading(s: dict) -> str:
+    if _by_layer(s):
+        return "Per layer (each synthesized alone; the total above is their sum):"
+    return "Per layer (each kept as a module of its own, so not optimized across layers as the whole is):"
 
 
 def _estimated_fps(r: dict) -> float:

