@@ -1,87 +1,67 @@
 """Export the quantized 1-D networks compile/ is tested and measured on, as run-folder-like fixtures
-(model.onnx + io.json in the README's format). This script uses torch + brevitas; compile/ and its
-tests only read the files it writes.
+(model.onnx + io.json), the way a run exports its network: model.export.export_qonnx_model, the export
+checked against PyTorch (verify_export), io.json from io_description. This script uses torch + brevitas;
+compile/ and its tests only read the files it writes.
 
   python scripts/make_compile_fixtures.py            # tiny fixtures -> tests/fixtures/compile/ (committed)
   python scripts/make_compile_fixtures.py --only tiny_bacalhau_rq   # just that one
   python scripts/make_compile_fixtures.py --full     # + full-size nets -> hw/builds/models/ (git-ignored)
 
-Tiny fixtures (random weights, BatchNorm statistics calibrated on random frames so activations spread):
-- tiny_vgg:   VGG-like, 4-bit weights and activations, 8-bit input quantizer over [-2, 2) (scale 1/64),
-              3 x (conv k3, BN, ReLU, maxpool 2) with 8 filters, dense 16, dense 24 (with bias).
-- tiny_dsres: depthwise-separable block with a residual add (both operands quantized by one shared
-              activation quantizer, so FINN can stream the join), maxpools, dense 24.
-- tiny_bacalhau*: model.nets.bacalhaunet.BacalhauNet in miniature (kernels 7/5/3, strides 2/1/2, channels
-              4/4/8; one residual block), with what the full network has: an 8-bit QuantHardTanh input
-              over [-2, 3], 6-bit weights and activations, a global max pool, and a classifier whose own
-              signed 8-bit input quantizer follows the (non-negative) pool.
-              tiny_bacalhau: share_residual_quant (the residual operands share one QuantReLU);
-              tiny_bacalhau_rq: + requant_residual (a signed 6-bit QuantIdentity after the add);
-              tiny_bacalhau_unshared: as published, the operands on two learned scales (rescaled to integers).
-- tiny_concat: parallel stem convolutions concatenated (Concat) and a GlobalMaxPool, as AaronNet32++ has.
-- tiny_polyphase: model.nets.ours.Ours in miniature (kernels 9/5, channels 4/8) taking 4 I/Q samples per
-              step (polyphase=4): the graph starts with the polyphase view (transpose, reshape,
-              transpose) that compile/ moves to the host.
-- tiny_unrolled: that miniature at one sample per step (kernels 9/5/3, channels 4/8/8) unrolled to 8
-              (model/nets/unrolled.py): block 2's depthwise conv reads 4 phases into 2 (two VVAUs, a fork
-              and a join, compile/transforms/unrolled_depthwise.py), block 3's reads 2 into 1 (one VVAU).
-Full-size (on demand; weights random, fine for estimates, not accuracy):
-- vgg10_w4a4: finn-examples' VGG10 for RadioML: 7 x (conv k3, 32 filters), dense 128, 128, 24, w4a4.
-- dsres_full: a larger depthwise-separable residual net in the style of the 2021 challenge winners.
+Weights are random; BatchNorm statistics come from random frames so that activations spread.
+
+Tiny fixtures, the recipes' own networks (model/nets/, through the registry) in miniature:
+- tiny_vgg: `compact`, 3 x (conv k3 with 8 filters, BN, ReLU, maxpool 2), dense 16, classifier; w4a4 and
+  the 8-bit input quantizer over [-2, 2) (scale 1/64) every recipe network has.
+- tiny_bacalhau*: `bacalhaunet` with kernels 7/5/3, strides 2/1/2, channels 4/4/8 (one residual block),
+  otherwise as the full network: 8-bit input over [-3, 3), 6-bit weights and activations, a global max
+  pool, the classifier's own signed 8-bit input quantizer after the (non-negative) pool.
+  tiny_bacalhau: share_residual_quant (the residual operands share one QuantReLU);
+  tiny_bacalhau_rq: + requant_residual (a signed 6-bit QuantIdentity after the add);
+  tiny_bacalhau_unshared: as published, the operands on two learned scales (rescaled to integers).
+- tiny_polyphase: `ours` with kernels 9/5, channels 4/8, taking 4 I/Q samples per step (polyphase=4): the
+  graph starts with the polyphase view (transpose, reshape, transpose) that compile/ moves to the host.
+- tiny_unrolled: `ours` at one sample per step (kernels 9/5/3, channels 4/8/8) unrolled to 8
+  (model/nets/unrolled.py): block 2's depthwise conv reads 4 phases into 2 (two VVAUs, a fork and a
+  join), block 3's reads 2 into 1 (one VVAU).
+Tiny fixtures of structures no recipe network has, so networks of this script:
+- tiny_dsres (DSRes): a full-conv stem, then a depthwise-separable block whose residual add follows
+  max pools and feeds a dense classifier; both operands quantized by one shared activation quantizer.
+- tiny_concat (TinyConcat): AaronNet32++'s stem, parallel convolutions concatenated, and the
+  GlobalMaxPool its 2021 export holds.
+Full-size (--full; random weights, fine for estimates, not accuracy):
+- vgg10_w4a4: `vgg10` as recipe vgg10_w4a4_32f (finn-examples' VGG10 for RadioML).
+- dsres_full: DSRes with 32 channels and three blocks, in the style of the 2021 challenge winners.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 import brevitas.nn as qnn
-from brevitas.export import export_qonnx
-from brevitas.inject.enum import ScalingImplType
-from brevitas.quant import Int8ActPerTensorFloatMinMaxInit
+from brevitas.quant import Int32Bias
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from amc_cli import command  # noqa: E402
+from model.export import export_qonnx_model, io_description, verify_export, write_io_json  # noqa: E402
+from model.nets import build_net  # noqa: E402
+from model.quant import fixed_range_input_quant  # noqa: E402
+from model.radioml import FRAME_LEN, N_CLASSES  # noqa: E402
 
-CLASSES = ["OOK", "4ASK", "8ASK", "BPSK", "QPSK", "8PSK", "16PSK", "32PSK", "16APSK", "32APSK", "64APSK",
-           "128APSK", "16QAM", "32QAM", "64QAM", "128QAM", "256QAM", "AM-SSB-WC", "AM-SSB-SC", "AM-DSB-WC",
-           "AM-DSB-SC", "FM", "GMSK", "OQPSK"]
-
-
-class InputQuant(Int8ActPerTensorFloatMinMaxInit):
-    """8-bit signed input quantizer over [-2, 2): scale 4/256 = 1/64."""
-
-    bit_width = 8
-    min_val = -2.0
-    max_val = 2.0
-    scaling_impl_type = ScalingImplType.CONST
-
-
-def vgg(filters: int, n_conv: int, dense: int, w: int = 4, a: int = 4, n_dense_hidden: int = 1) -> nn.Module:
-    layers: list[nn.Module] = [qnn.QuantHardTanh(act_quant=InputQuant)]
-    c = 2
-    for _ in range(n_conv):
-        layers += [qnn.QuantConv1d(c, filters, 3, padding=1, weight_bit_width=w, bias=False),
-                   nn.BatchNorm1d(filters), qnn.QuantReLU(bit_width=a), nn.MaxPool1d(2)]
-        c = filters
-    n = filters * (1024 >> n_conv)
-    layers.append(nn.Flatten())
-    for _ in range(n_dense_hidden):
-        layers += [qnn.QuantLinear(n, dense, weight_bit_width=w, bias=False), nn.BatchNorm1d(dense),
-                   qnn.QuantReLU(bit_width=a)]
-        n = dense
-    layers.append(qnn.QuantLinear(n, 24, weight_bit_width=w, bias=True))
-    return nn.Sequential(*layers)
+FIXTURES = ROOT / "tests" / "fixtures" / "compile"
+FULL = ROOT / "hw" / "builds" / "models"
+VERIFY_FRAMES = 4
 
 
 class DSBlock(nn.Module):
-    """depthwise k3 -> BN -> act -> pointwise -> BN -> shared act, + skip (shared act)."""
+    """depthwise k3 -> BN -> act -> pointwise -> BN -> shared act, + skip (on the shared act's scale)."""
 
     def __init__(self, c: int, shared: qnn.QuantReLU, w: int, a: int):
         super().__init__()
@@ -98,18 +78,19 @@ class DSBlock(nn.Module):
 
 
 class DSRes(nn.Module):
+    """Stem conv, then `stages` residual blocks, each followed by a max pool; flatten, classifier."""
+
     def __init__(self, c: int = 8, stages: int = 1, pool: int = 4, w: int = 4, a: int = 4):
         super().__init__()
-        self.inq = qnn.QuantHardTanh(act_quant=InputQuant)
+        self.inq = qnn.QuantHardTanh(act_quant=fixed_range_input_quant())
         self.stem = qnn.QuantConv1d(2, c, 3, padding=1, weight_bit_width=w, bias=False)
         self.bn0 = nn.BatchNorm1d(c)
         self.pool = nn.MaxPool1d(pool)
-        self.stages = nn.ModuleList()
-        self.acts = nn.ModuleList([qnn.QuantReLU(bit_width=a) for _ in range(stages + 1)])
-        for i in range(stages):
-            self.stages.append(DSBlock(c, self.acts[i], w, a))
-        length = 1024 // pool ** (stages + 1)
-        self.fc = qnn.QuantLinear(c * length, 24, weight_bit_width=w, bias=True)
+        self.acts = nn.ModuleList([qnn.QuantReLU(bit_width=a, return_quant_tensor=i == stages)
+                                   for i in range(stages + 1)])
+        self.stages = nn.ModuleList([DSBlock(c, self.acts[i], w, a) for i in range(stages)])
+        length = FRAME_LEN // pool ** (stages + 1)
+        self.fc = qnn.QuantLinear(c * length, N_CLASSES, weight_bit_width=w, bias=True, bias_quant=Int32Bias)
 
     def forward(self, x):
         x = self.pool(self.acts[0](self.bn0(self.stem(self.inq(x)))))
@@ -121,20 +102,20 @@ class DSRes(nn.Module):
 class TinyConcat(nn.Module):
     """AaronNet32++'s stem in miniature, quantized throughout: three parallel stride-4 convolutions
     (kernels 7/5/3), each with its BatchNorm, concatenated along channels under one activation quantizer;
-    a conv k3; a global max pool (exported as GlobalMaxPool); a classifier with bias."""
+    a conv k3; a global max pool; a classifier."""
 
     def __init__(self, c: int = 4, w: int = 4, a: int = 4):
         super().__init__()
-        self.inq = qnn.QuantHardTanh(act_quant=InputQuant)
+        self.inq = qnn.QuantHardTanh(act_quant=fixed_range_input_quant())
         self.branches = nn.ModuleList([
             nn.Sequential(qnn.QuantConv1d(2, c, k, stride=4, padding=k // 2, weight_bit_width=w, bias=False),
                           nn.BatchNorm1d(c)) for k in (7, 5, 3)])
         self.act = qnn.QuantReLU(bit_width=a)
         self.conv = qnn.QuantConv1d(3 * c, 2 * c, 3, padding=1, weight_bit_width=w, bias=False)
         self.bn = nn.BatchNorm1d(2 * c)
-        self.act2 = qnn.QuantReLU(bit_width=a)
-        self.pool = nn.AdaptiveMaxPool1d(1)
-        self.fc = qnn.QuantLinear(2 * c, 24, weight_bit_width=w, bias=True)
+        self.act2 = qnn.QuantReLU(bit_width=a, return_quant_tensor=True)
+        self.pool = nn.MaxPool1d(FRAME_LEN // 4)  # static, as the recipe networks pool; see as_global_max_pool
+        self.fc = qnn.QuantLinear(2 * c, N_CLASSES, weight_bit_width=w, bias=True, bias_quant=Int32Bias)
 
     def forward(self, x):
         x = self.inq(x)
@@ -143,27 +124,43 @@ class TinyConcat(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def tiny_bacalhau(**kw) -> nn.Module:
-    sys.path.insert(0, str(ROOT))
-    from model.nets.bacalhaunet import BacalhauNet
-
-    return BacalhauNet(kernels=(7, 5, 3), strides=(2, 1, 2), channels=(4, 4, 8), **kw)
+LOCAL_NETS = {"DSRes": DSRes, "TinyConcat": TinyConcat}
 
 
-def tiny_polyphase() -> nn.Module:
-    sys.path.insert(0, str(ROOT))
-    from model.nets.ours import Ours
+@dataclass(frozen=True)
+class Fixture:
+    """A network of model.nets' registry (or of LOCAL_NETS) and its arguments, seeded on its own."""
 
-    return Ours(kernels=(9, 5), strides=(2, 2), channels=(4, 8), w_bits=4, a_bits=4, polyphase=4)
+    seed: int
+    net: str
+    args: dict = field(default_factory=dict)
+    unroll: int = 1  # an `ours` unrolled to this many samples per step (model/nets/unrolled.py)
+    global_max_pool: bool = False  # the pool before the classifier written as GlobalMaxPool
+
+    def describe(self) -> str:
+        unrolled = f" unrolled to {self.unroll}" if self.unroll > 1 else ""
+        return f"untrained {self.net} {self.args}{unrolled} (scripts/make_compile_fixtures.py)"
 
 
-def tiny_unrolled(seed: int) -> nn.Module:
-    sys.path.insert(0, str(ROOT))
-    from model.nets.ours import Ours
-    from model.nets.unrolled import UnrolledOurs
-
-    net = calibrate(Ours(kernels=(9, 5, 3), strides=(2, 2, 2), channels=(4, 8, 8), w_bits=4, a_bits=4), seed)
-    return UnrolledOurs(net, 8).eval()
+BACALHAU = {"kernels": [7, 5, 3], "strides": [2, 1, 2], "channels": [4, 4, 8]}
+TINY = {
+    "tiny_vgg": Fixture(1, "compact", {"channels": [8, 8, 8], "kernels": [3, 3, 3], "pools": [2, 2, 2],
+                                       "dense": 16, "w_bits": 4, "a_bits": 4}),
+    "tiny_dsres": Fixture(2, "DSRes", {"c": 8, "stages": 1, "pool": 4}),
+    "tiny_bacalhau": Fixture(5, "bacalhaunet", {**BACALHAU, "share_residual_quant": True}),
+    "tiny_bacalhau_rq": Fixture(6, "bacalhaunet", {**BACALHAU, "share_residual_quant": True,
+                                                   "requant_residual": True}),
+    "tiny_bacalhau_unshared": Fixture(7, "bacalhaunet", BACALHAU),
+    "tiny_concat": Fixture(8, "TinyConcat", {"c": 4}, global_max_pool=True),
+    "tiny_polyphase": Fixture(9, "ours", {"kernels": [9, 5], "strides": [2, 2], "channels": [4, 8],
+                                         "w_bits": 4, "a_bits": 4, "polyphase": 4}),
+    "tiny_unrolled": Fixture(10, "ours", {"kernels": [9, 5, 3], "strides": [2, 2, 2], "channels": [4, 8, 8],
+                                          "w_bits": 4, "a_bits": 4}, unroll=8),
+}
+FULL_SIZE = {
+    "vgg10_w4a4": Fixture(3, "vgg10", {"filters_conv": 32, "filters_dense": 128, "w_bits": 4, "a_bits": 4}),
+    "dsres_full": Fixture(4, "DSRes", {"c": 32, "stages": 3, "pool": 4}),
+}
 
 
 def calibrate(m: nn.Module, seed: int) -> nn.Module:
@@ -172,57 +169,45 @@ def calibrate(m: nn.Module, seed: int) -> nn.Module:
     m.train()
     with torch.no_grad():
         for _ in range(4):
-            m(torch.randn(64, 2, 1024, generator=g) * 0.5)
+            m(torch.randn(64, 2, FRAME_LEN, generator=g) * 0.5)
     return m.eval()
 
 
-def io_json(name: str) -> dict:
-    return {
-        "format": "amc-fpga-io/1",
-        "input": {"name": "global_in", "shape": [1, 2, 1024], "layout": "NCW",
-                  "quant": {"bit_width": 8, "signed": True, "narrow": False, "scale": 0.015625,
-                            "zero_point": 0.0, "min": -2.0, "max": 1.984375}},
-        "output": {"name": "global_out", "shape": [1, 24], "kind": "logits"},
-        "classes": CLASSES,
-        "snrs_db": list(range(-20, 32, 2)),
-        "frame_length": 1024,
-        "model": name,
-        "data": {"kind": "none", "path": None, "note": "compile fixture: random weights"},
-    }
+def network(fx: Fixture) -> nn.Module:
+    torch.manual_seed(fx.seed)
+    net = LOCAL_NETS[fx.net](**fx.args) if fx.net in LOCAL_NETS else build_net(fx.net, **fx.args)
+    net = calibrate(net, fx.seed)
+    if fx.unroll > 1:
+        from model.nets.unrolled import UnrolledOurs
+
+        net = UnrolledOurs(net, fx.unroll).eval()
+    return net
 
 
 def as_global_max_pool(path: Path) -> None:
-    """torch exports AdaptiveMaxPool1d(1) as a MaxPool over the whole length; AaronNet32++'s 2021 export
-    has a GlobalMaxPool there: write the pool as that op (same values), so the fixture holds it."""
+    """torch exports a pool over the whole length as a MaxPool; AaronNet32++'s 2021 export has a
+    GlobalMaxPool there: write the pool in front of the Flatten as that op (same values)."""
     import onnx
     from onnx import helper
 
     m = onnx.load(str(path))
-    for i, n in enumerate(m.graph.node):
-        if n.op_type == "MaxPool" and n.output[0] in {x for c in m.graph.node if c.op_type == "Flatten"
-                                                      for x in c.input}:
-            m.graph.node.remove(n)
-            m.graph.node.insert(i, helper.make_node("GlobalMaxPool", list(n.input), list(n.output), name=n.name))
-            break
+    flat_inputs = {x for n in m.graph.node if n.op_type == "Flatten" for x in n.input}
+    i, n = next((i, n) for i, n in enumerate(m.graph.node) if n.op_type == "MaxPool" and n.output[0] in flat_inputs)
+    m.graph.node.remove(n)
+    m.graph.node.insert(i, helper.make_node("GlobalMaxPool", list(n.input), list(n.output), name=n.name))
     onnx.save(m, str(path))
 
 
-def export(m: nn.Module, name: str, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "model.onnx"
-    export_qonnx(m, torch.randn(1, 2, 1024), export_path=str(path), dynamo=False)
-    desc = io_json(name)
-    if name.startswith("tiny_bacalhau"):  # its input quantizer is not [-2, 2): describe the graph's
-        sys.path.insert(0, str(ROOT))
-        from model.export import input_quant_of_graph
-        from qonnx.core.modelwrapper import ModelWrapper
-
-        q = input_quant_of_graph(ModelWrapper(str(path)))
-        desc["input"]["quant"] = {k: q[k] for k in ("bit_width", "signed", "narrow", "scale", "zero_point",
-                                                    "min", "max")}
-    if name == "tiny_concat":
+def export(name: str, fx: Fixture, out_dir: Path) -> Path:
+    """model.onnx checked against the torch network on random frames, and its io.json."""
+    net = network(fx)
+    path = export_qonnx_model(net, out_dir / "model.onnx")
+    if fx.global_max_pool:
         as_global_max_pool(path)
-    (out_dir / "io.json").write_text(json.dumps(desc, indent=2) + "\n")
+    frames = np.random.default_rng(fx.seed).normal(0, 0.5, (VERIFY_FRAMES, 2, FRAME_LEN)).astype(np.float32)
+    verify_export(net, path, frames)
+    data = {"kind": "none", "path": None, "note": f"compile fixture: {fx.describe()}"}
+    write_io_json(io_description(path, name, data), out_dir / "io.json")
     print(f"{path} ({path.stat().st_size / 1024:.0f} KiB)")
     return path
 
@@ -234,34 +219,17 @@ def main() -> None:
     ap.add_argument("--only-full", action="store_true", help="only the full-size networks")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="only this tiny fixture")
     a = ap.parse_args()
-    torch.manual_seed(0)
-    fix = ROOT / "tests" / "fixtures" / "compile"
-    # each fixture seeded on its own, except the first two, which share one seeded sequence (as they
-    # were first generated) and are therefore always made together
-    tiny = {
-        "tiny_bacalhau": lambda: calibrate(tiny_bacalhau(share_residual_quant=True), 5),
-        "tiny_bacalhau_rq": lambda: calibrate(tiny_bacalhau(share_residual_quant=True, requant_residual=True), 6),
-        "tiny_bacalhau_unshared": lambda: calibrate(tiny_bacalhau(), 7),
-        "tiny_polyphase": lambda: calibrate(tiny_polyphase(), 9),
-        "tiny_concat": lambda: calibrate(TinyConcat(), 8),
-        "tiny_unrolled": lambda: tiny_unrolled(10),
-    }
-    unknown = set(a.only) - set(tiny) - {"tiny_vgg", "tiny_dsres"}
+    unknown = set(a.only) - set(TINY)
     if unknown:
-        ap.error(f"unknown fixture(s) {sorted(unknown)}; known: tiny_vgg, tiny_dsres, {', '.join(tiny)}")
+        ap.error(f"unknown fixture(s) {sorted(unknown)}; known: {', '.join(TINY)}")
+    torch.set_num_threads(1)
     if not a.only_full:
-        if not a.only or {"tiny_vgg", "tiny_dsres"} & set(a.only):
-            export(calibrate(vgg(filters=8, n_conv=3, dense=16), 1), "tiny_vgg", fix / "tiny_vgg")
-            export(calibrate(DSRes(c=8, stages=1, pool=4), 2), "tiny_dsres", fix / "tiny_dsres")
-        for name, make in tiny.items():
+        for name, fx in TINY.items():
             if not a.only or name in a.only:
-                torch.manual_seed(0)
-                export(make(), name, fix / name)
+                export(name, fx, FIXTURES / name)
     if a.full or a.only_full:
-        big = ROOT / "hw" / "builds" / "models"
-        export(calibrate(vgg(filters=32, n_conv=7, dense=128, n_dense_hidden=2), 3), "vgg10_w4a4",
-               big / "vgg10_w4a4")
-        export(calibrate(DSRes(c=32, stages=3, pool=4), 4), "dsres_full", big / "dsres_full")
+        for name, fx in FULL_SIZE.items():
+            export(name, fx, FULL / name)
 
 
 if __name__ == "__main__":

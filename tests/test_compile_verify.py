@@ -37,7 +37,8 @@ def test_broken_front_end_step_is_named(tmp_path):
 
 
 def test_threshold_off_by_one_after_partition_is_caught(tiny_vgg_build, tmp_path):
-    """Shifting one channel's thresholds in the accelerator breaks bit-exactness of its output."""
+    """Shifting one channel's thresholds in the accelerator by one step (every activation above the first
+    threshold one code lower) breaks bit-exactness of its output."""
     base, _ = tiny_vgg_build
     cfg = copy_build(base, tmp_path, start_step="minimize_bit_width", stop_step="minimize_bit_width")
 
@@ -45,7 +46,7 @@ def test_threshold_off_by_one_after_partition_is_caught(tiny_vgg_build, tmp_path
         model = S.step_minimize_bit_width(model, cfg)
         th = [n for n in model.graph.node if n.op_type.startswith("Thresholding")][0]
         t = model.get_initializer(th.input[1]).copy()
-        t[0, :] += 3
+        t[0, :] += t[0, 1] - t[0, 0]
         model.set_initializer(th.input[1], t)
         return model
 
