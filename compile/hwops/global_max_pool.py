@@ -17,7 +17,7 @@ from finn.custom_op.fpgadataflow.hwcustomop import HWCustomOp
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
 from .lutram import lutram_luts
-from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_stream_values
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_wrapper
 
 #: LUT estimate per element bit of a beat: a comparator, a 2:1 select and the queue's select,
 #: as Yosys synthesizes the core for UltraScale+ (scripts/synth_rtl_layers.py, docs/results.md)
@@ -99,21 +99,14 @@ class StreamingGlobalMaxPool_rtl(GenericExecRTL, TemplateRTL, StreamingGlobalMax
     """StreamingGlobalMaxPool from hdl/global_max_pool.sv (the Python model above runs it otherwise)."""
 
     GENERIC = StreamingGlobalMaxPool
-    CORE = "global_max_pool.sv"
-    WRAPPER_TEMPLATE = "global_max_pool_template_wrapper.v"
+    CORES = ("output_queue.sv", "global_max_pool.sv")
 
-    def get_template_values(self) -> dict:
+    def wrapper(self):
         idt = self.get_input_datatype()
         if not idt.is_integer():
             raise ValueError(f"{self.onnx_node.name}: StreamingGlobalMaxPool_rtl needs an integer input, "
                              f"not {idt.name}; quantize the activation before the global pool")
         pe, bits = self.get_nodeattr("PE"), idt.bitwidth()
-        return {
-            "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
-            "PE": pe,
-            "ELEM_BITS": bits,
-            "SIGNED": int(idt.signed()),
-            "FOLDS": self._folds(),
-            "POSITIONS": self.positions(),
-            **passthrough_stream_values(pe * bits),
-        }
+        return passthrough_wrapper("global_max_pool", {"PE": pe, "ELEM_BITS": bits, "SIGNED": int(idt.signed()),
+                                                       "FOLDS": self._folds(), "POSITIONS": self.positions()},
+                                   pe * bits)

@@ -1,10 +1,11 @@
-"""Pool_rtl: FINN's Pool HW op (Function MaxPool) as an RTL backend, from hdl/pool_rtl.sv.
+"""Pool_rtl: FINN's Pool HW op (Function MaxPool) as an RTL backend, from hdl/global_max_pool.sv.
 
 finn-plus 1.6.1 has no RTL implementation of Pool, only Pool_hls, whose RTL exists only after Vitis
 HLS synthesised it. Without an RTL Pool no network with MaxPool can be verilated (compile/rtlsim/)
-and every bitstream needs Vitis HLS for it. This backend fills in its RTL template wrapper
-(hdl/pool_rtl_template_wrapper.v) in the node's code generation folder; the core (hdl/pool_rtl.sv) is
-shared by every Pool_rtl node from where this package keeps it (template_rtl.py).
+and every bitstream needs Vitis HLS for it. A max over each window the sliding window generator emits is
+a global max pool of that window: this backend writes the node's wrapper (template_rtl.py) around
+hdl/global_max_pool.sv (global_max_pool.py's core, one channel fold per window), which every such node
+shares from where this package keeps it.
 
 Python execution is the generic Pool's (max over the kernel window), as for finn-plus's other
 backends in cppsim mode; in rtlsim mode, finn-plus's RTLBackend simulates the generated RTL.
@@ -16,7 +17,8 @@ import numpy as np
 from finn.custom_op.fpgadataflow.pool import Pool
 from finn.custom_op.fpgadataflow.rtlbackend import RTLBackend
 
-from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_stream_values
+from .global_max_pool import StreamingGlobalMaxPool_rtl
+from .template_rtl import GenericExecRTL, RegistersOnly, TemplateRTL, passthrough_wrapper
 
 SUPPORTED_FUNCTIONS = ("MaxPool",)
 
@@ -41,8 +43,7 @@ class Pool_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, Pool, RTLBackend):
     one running maximum and one output beat."""
 
     GENERIC = Pool
-    CORE = "pool_rtl.sv"
-    WRAPPER_TEMPLATE = "pool_rtl_template_wrapper.v"
+    CORES = StreamingGlobalMaxPool_rtl.CORES
 
     def check_supported(self) -> None:
         fxn, idt = self.get_nodeattr("Function"), self.get_input_datatype()
@@ -55,18 +56,12 @@ class Pool_rtl(GenericExecRTL, RegistersOnly, TemplateRTL, Pool, RTLBackend):
     def kernel_positions(self) -> int:
         return int(np.prod(self.get_nodeattr("KernelSize")))
 
-    def get_template_values(self) -> dict:
+    def wrapper(self):
         self.check_supported()
         idt = self.get_input_datatype()
         pe, bits = self.get_nodeattr("PE"), idt.bitwidth()
-        return {
-            "TOP_MODULE_NAME": self.get_verilog_top_module_name(),
-            "PE": pe,
-            "ELEM_BITS": bits,
-            "SIGNED": int(idt.signed()),
-            "K": self.kernel_positions(),
-            **passthrough_stream_values(pe * bits),
-        }
+        return passthrough_wrapper("global_max_pool", {"PE": pe, "ELEM_BITS": bits, "SIGNED": int(idt.signed()),
+                                                       "FOLDS": 1, "POSITIONS": self.kernel_positions()}, pe * bits)
 
     def lut_estimation(self, fpgapart):
         bits = self.get_nodeattr("PE") * self.get_input_datatype().bitwidth()

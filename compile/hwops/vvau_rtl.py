@@ -6,12 +6,10 @@ whose RTL exists only after Vitis HLS. Without it no network with depthwise conv
 verilated (compile/rtlsim/) and every bitstream needs Vitis HLS.
 
 This module keeps the op type VVAU_rtl (finn-plus keys weight file layout, memstream generation,
-folding and IODMA insertion on that name) and registers a subclass of finn-plus's class under it
-(compile/hwops/__init__.py). On Versal parts everything is finn-plus's. Elsewhere generate_hdl fills
-hdl/vvau_template_wrapper.v around hdl/vvau_core.sv, a behavioural multiply-accumulate that Vivado
-maps to DSP48E2 slices or LUTs, and records that in the node attribute `rtl_variant`, which the file
-list, the IP integrator commands and the estimates follow. Weights come, as for finn-plus's VVAU_rtl,
-from the node's memstream (mem_mode internal_decoupled: memblock.dat, wired by VVAU's own
+folding and IODMA insertion on that name), with finn-plus's implementation on Versal parts and ours
+elsewhere (versal_dispatch.py): hdl/vvau_core.sv, a behavioural multiply-accumulate that Vivado maps to
+DSP48E2 slices or LUTs, in the node's wrapper (template_rtl.py). Weights come, as for finn-plus's
+VVAU_rtl, from the node's memstream (mem_mode internal_decoupled: memblock.dat, wired by VVAU's own
 code_generation_ipi), from the in1_V stream (external), or from a ROM in the wrapper
 (internal_embedded: hdl/vvau_weight_rom.sv, the same memblock.dat layout).
 
@@ -27,21 +25,15 @@ import numpy as np
 from qonnx.util.basic import roundup_to_integer_multiple
 
 from finn.custom_op.fpgadataflow.rtl.vectorvectoractivation_rtl import VVAU_rtl as FinnVVAU_rtl
+from finn.custom_op.fpgadataflow.vectorvectoractivation import VVAU
 from finn.util.basic import is_versal
 from finn.util.data_packing import pack_innermost_dim_as_hex_string
 
 from .lutram import in_lutram, lutram_luts
-from .template_rtl import AXI_BYTE, HDL_DIR, retype_as_rtl
+from .template_rtl import Wrapper, output_assign, padded_stream_bits, retype_as_rtl, stream_connections
+from .versal_dispatch import FinnOnVersal
 
-CORE_FILES = ("vvau_core.sv",)
-ROM_FILE = "vvau_weight_rom.sv"
-WRAPPER_TEMPLATE = "vvau_template_wrapper.v"
 WEIGHT_FILE = "memblock.dat"  # FINN's name for the VVAU_rtl weight stream (make_weight_file)
-
-#: node attribute: which datapath generate_hdl produced ("" before code generation: finn-plus's)
-VARIANT_ATTR = "rtl_variant"
-VARIANT_VERSAL = "versal_dsp58"
-VARIANT_GENERIC = "generic"
 
 #: resType "auto": products of at least this many operand bits go to DSP slices, smaller ones to LUTs
 AUTO_DSP_MIN_PRODUCT_BITS = 16
@@ -87,22 +79,13 @@ def specialize_vvau(model, fpgapart: str, requested: str | None = None):
     return model
 
 
-def _sv_bit(flag: bool) -> str:
-    return "1" if flag else "0"
-
-
-class VVAU_rtl(FinnVVAU_rtl):
+class VVAU_rtl(FinnOnVersal, FinnVVAU_rtl):
     """finn-plus's VVAU_rtl, with our datapath (hdl/vvau_core.sv) on parts without DSP58."""
 
-    def get_nodeattr_types(self):
-        attrs = super().get_nodeattr_types()
-        attrs[VARIANT_ATTR] = ("s", False, "", {"", VARIANT_VERSAL, VARIANT_GENERIC})
-        return attrs
+    FINN = FinnVVAU_rtl
+    CORES = ("vvau_core.sv",)
+    ROM = "vvau_weight_rom.sv"
 
-    def _generic(self) -> bool:
-        return self.get_nodeattr(VARIANT_ATTR) == VARIANT_GENERIC
-
-    # ---- parameters --------------------------------------------------------------------------
     def use_dsp(self) -> bool:
         res = self.get_nodeattr("resType")
         if res != "auto":
@@ -120,61 +103,49 @@ class VVAU_rtl(FinnVVAU_rtl):
             raise UnsupportedVVAU(f"{self.onnx_node.name}: URAM weights on UltraScale+ need "
                                   "runtime_writeable_weights=1 (URAM has no initial content)")
 
-    def _codegen_dict(self) -> dict[str, str]:
-        pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
-        k = int(math.prod(self.get_nodeattr("Kernel")))
-        idt, wdt, odt = self.get_input_datatype(0), self.get_input_datatype(1), self.get_output_datatype()
-        acc = odt.bitwidth()
-        out_bits = self.get_outstream_width_padded(0)
-        pad = out_bits - pe * acc
-        out = "odata" if pad == 0 else f"{{{{{pad}{{odata[{pe * acc - 1}]}}}}, odata}}"
-        mem_mode = self.get_nodeattr("mem_mode")
-        w_bits = roundup_to_integer_multiple(pe * simd * wdt.bitwidth(), AXI_BYTE)
-        d = {
-            "$TOP_MODULE_NAME$": self.get_verilog_top_module_name(),
-            "$PE$": str(pe), "$SIMD$": str(simd), "$SF$": str(k // simd),
-            "$ACT_WIDTH$": str(idt.bitwidth()), "$WEIGHT_WIDTH$": str(wdt.bitwidth()), "$ACCU_WIDTH$": str(acc),
-            "$SIGNED_ACT$": _sv_bit(idt.signed()), "$SIGNED_WEIGHTS$": _sv_bit(wdt.signed()),
-            "$USE_DSP$": _sv_bit(self.use_dsp()),
-            "$IN_STREAM_BITS$": str(self.get_instream_width_padded(0)), "$OUT_STREAM_BITS$": str(out_bits),
-            "$W_STREAM_BITS$": str(w_bits), "$OUT_TDATA$": out,
-        }
-        if mem_mode == "internal_embedded":
-            init = Path(self.get_nodeattr("code_gen_dir_ipgen")) / WEIGHT_FILE
-            d["$BUSIF$"] = "in0_V:out0_V"
-            d["$WEIGHT_PORTS$"] = ""
-            d["$WEIGHT_SOURCE$"] = (
-                f"\tvvau_weight_rom #(.DEPTH({self.calc_wmem()}), .WIDTH({w_bits}), .INIT_FILE(\"{init}\"),\n"
-                f"\t\t.RAM_STYLE(\"{self.get_nodeattr('ram_style')}\")\n"
-                "\t) weights (.clk(ap_clk), .rst(!ap_rst_n), .m_tdata(wdata), .m_tvalid(wvalid), .m_tready(wready));\n")
-        else:  # internal_decoupled (the node's memstream drives in1_V) or external
-            d["$BUSIF$"] = "in0_V:in1_V:out0_V"
-            d["$WEIGHT_PORTS$"] = ("\n\t//- AXI Stream - Weights ------------\n\toutput\tin1_V_TREADY,\n"
-                                   f"\tinput\tin1_V_TVALID,\n\tinput\t[{w_bits}-1:0]  in1_V_TDATA,\n")
-            d["$WEIGHT_SOURCE$"] = ("\tassign\twdata = in1_V_TDATA;\n\tassign\twvalid = in1_V_TVALID;\n"
-                                    "\tassign\tin1_V_TREADY = wready;\n")
-        return d
+    def _embedded(self) -> bool:
+        return self.get_nodeattr("mem_mode") == "internal_embedded"
 
     # ---- code generation -----------------------------------------------------------------------
-    def generate_hdl(self, model, fpgapart, clk):
-        if is_versal(fpgapart):
-            self.set_nodeattr(VARIANT_ATTR, VARIANT_VERSAL)
-            return super().generate_hdl(model, fpgapart, clk)
+    def wrapper(self):
         self.check_supported()
-        self.set_nodeattr(VARIANT_ATTR, VARIANT_GENERIC)
+        pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
+        idt, wdt, odt = self.get_input_datatype(0), self.get_input_datatype(1), self.get_output_datatype()
+        acc, w_data = odt.bitwidth(), pe * simd * wdt.bitwidth()
+        w_bits = padded_stream_bits(w_data)
+        inputs = [("in0_V", self.get_instream_width_padded(0))]
+        weights = ["\twire [{0}-1:0]  wdata;".format(w_bits), "\twire  wvalid;", "\twire  wready;"]
+        if self._embedded():
+            init = Path(self.get_nodeattr("code_gen_dir_ipgen")) / WEIGHT_FILE
+            weights.append(
+                f"\tvvau_rtl_weight_rom #(.DEPTH({self.calc_wmem()}), .WIDTH({w_bits}), .INIT_FILE(\"{init}\"),\n"
+                f"\t\t.RAM_STYLE(\"{self.get_nodeattr('ram_style')}\")\n"
+                "\t) weights (.clk(ap_clk), .rst(!ap_rst_n), .m_tdata(wdata), .m_tvalid(wvalid), .m_tready(wready));")
+        else:  # internal_decoupled (the node's memstream drives in1_V) or external
+            inputs.append(("in1_V", w_bits))
+            weights.append("\tassign\twdata = in1_V_TDATA;\n\tassign\twvalid = in1_V_TVALID;\n"
+                           "\tassign\tin1_V_TREADY = wready;")
+        return Wrapper(
+            inputs=inputs, outputs=[("out0_V", self.get_outstream_width_padded(0))], core="vvau_rtl",
+            parameters={"PE": pe, "SIMD": simd, "SF": int(math.prod(self.get_nodeattr("Kernel"))) // simd,
+                        "ACT_WIDTH": idt.bitwidth(), "WEIGHT_WIDTH": wdt.bitwidth(), "ACCU_WIDTH": acc,
+                        "SIGNED_ACT": int(idt.signed()), "SIGNED_WEIGHTS": int(wdt.signed()),
+                        "USE_DSP": int(self.use_dsp())},
+            connections={"clk": "ap_clk", "rst": "!ap_rst_n",
+                         **stream_connections("a", "in0_V", f"in0_V_TDATA[{pe * simd * idt.bitwidth()}-1:0]"),
+                         "w_tdata": f"wdata[{w_data}-1:0]", "w_tvalid": "wvalid", "w_tready": "wready",
+                         **stream_connections("y", "out0_V", "odata")},
+            before=[*weights, f"\twire [{pe * acc}-1:0]  odata;"],
+            after=[output_assign(pe * acc, sign_extend=True)])
+
+    def write_companions(self, model, fpgapart) -> None:
+        """The weights: params.h and, by mode, the memstream's files or the ROM's memblock.dat."""
         code_gen_dir = Path(self.get_nodeattr("code_gen_dir_ipgen"))
         self.generate_params(model, str(code_gen_dir))
-        if self.get_nodeattr("mem_mode") == "internal_embedded":  # generate_params wrote params.h only
+        if self._embedded():  # generate_params wrote params.h only
             self.write_embedded_weights(model.get_initializer(self.onnx_node.input[1]), code_gen_dir / WEIGHT_FILE)
-        self.set_nodeattr("gen_top_module", self.get_verilog_top_module_name())
-        text = (HDL_DIR / WRAPPER_TEMPLATE).read_text()
-        for key, val in self._codegen_dict().items():
-            text = text.replace(key, val)
-        (code_gen_dir / f"{self.get_nodeattr('gen_top_module')}_wrapper.v").write_text(text)
         if self.get_nodeattr("mem_mode") == "internal_decoupled":
             self.generate_hdl_memstream(fpgapart)
-        self.set_nodeattr("ipgen_path", str(code_gen_dir))
-        self.set_nodeattr("ip_path", str(code_gen_dir))
 
     def write_embedded_weights(self, weights, path: Path) -> None:
         """memblock.dat for the wrapper's ROM: the words make_weight_file("decoupled_verilog_dat") writes
@@ -188,32 +159,20 @@ class VVAU_rtl(FinnVVAU_rtl):
                                                 prefix="")
         path.write_text("".join(f"{h}\n" for h in hexw.flatten()))
 
-    def get_rtl_file_list(self, abspath=False):
-        if not self._generic():
-            return super().get_rtl_file_list(abspath)
-        names = list(CORE_FILES) + ([ROM_FILE] if self.get_nodeattr("mem_mode") == "internal_embedded" else [])
-        wrapper = self.get_nodeattr("gen_top_module") + "_wrapper.v"
-        if not abspath:
-            return [wrapper, *names]
-        return [str(Path(self.get_nodeattr("code_gen_dir_ipgen")) / wrapper), *(str(HDL_DIR / n) for n in names)]
+    def core_files(self) -> list[str]:
+        return [*self.CORES, *([self.ROM] if self._embedded() else [])]
 
-    def get_verilog_paths(self):
-        if not self._generic():
-            return super().get_verilog_paths()
-        return [self.get_nodeattr("code_gen_dir_ipgen"), str(HDL_DIR)]
+    # finn-plus's VVAU builds the block design hierarchy (with a decoupled layer's memstream) for either
+    # implementation and has instantiate_ip add the layer into it
+    code_generation_ipi = VVAU.code_generation_ipi
 
     def instantiate_ip(self, cmd):
-        """Vivado IP integrator commands for the node's RTL (VVAU.code_generation_ipi wraps them, with
-        the memstream, into a hierarchy for internal_decoupled, as for finn-plus's RTL VVAU)."""
-        if not self._generic():
-            return super().instantiate_ip(cmd)
+        if not self.is_generic():
+            return FinnVVAU_rtl.instantiate_ip(self, cmd)
         name, top = self.onnx_node.name, self.get_nodeattr("gen_top_module")
-        for f in self.get_rtl_file_list(abspath=True):
-            cmd.append(f"add_files -norecurse {f}")
-        if self.get_nodeattr("mem_mode") == "internal_decoupled":
-            cmd.append(f"create_bd_cell -type hier -reference {top} /{name}/{name}")
-        else:
-            cmd.append(f"create_bd_cell -type hier -reference {top} {name}")
+        cmd += self.add_files_tcl()
+        where = f"/{name}/{name}" if self.get_nodeattr("mem_mode") == "internal_decoupled" else name
+        cmd.append(f"create_bd_cell -type hier -reference {top} {where}")
 
     # ---- resource estimates --------------------------------------------------------------------
     def weights_in_lutram(self) -> bool:
@@ -221,23 +180,20 @@ class VVAU_rtl(FinnVVAU_rtl):
         return self.get_nodeattr("mem_mode") != "external" and in_lutram(self.get_nodeattr("ram_style"),
                                                                          self.calc_wmem())
 
-    def bram_estimation(self, fpgapart):
-        if is_versal(fpgapart) or not self.weights_in_lutram():
-            return super().bram_estimation(fpgapart)
-        return 0
-
-    def dsp_estimation(self, fpgapart):
+    def generic_dsp_estimation(self, fpgapart):
         """One DSP48E2 per product (PE*SIMD) when the multipliers go to DSPs, else none."""
-        if is_versal(fpgapart):
-            return super().dsp_estimation(fpgapart)
         return self.get_nodeattr("PE") * self.get_nodeattr("SIMD") if self.use_dsp() else 0
 
-    def lut_estimation(self, fpgapart):
+    def generic_bram_estimation(self, fpgapart):
+        return 0 if self.weights_in_lutram() else FinnVVAU_rtl.bram_estimation(self, fpgapart)
+
+    def generic_uram_estimation(self, fpgapart):
+        return FinnVVAU_rtl.uram_estimation(self, fpgapart)
+
+    def generic_lut_estimation(self, fpgapart):
         """Per PE: SIMD multipliers in LUTs (FINN-R's model) unless in DSPs, a SIMD-input adder tree
         and the accumulator at the accumulator width, the output queue (LUTRAM); plus control and the
         weight memory where it is distributed RAM."""
-        if is_versal(fpgapart):
-            return super().lut_estimation(fpgapart)
         pe, simd = self.get_nodeattr("PE"), self.get_nodeattr("SIMD")
         a, w = self.get_input_datatype(0).bitwidth(), self.get_input_datatype(1).bitwidth()
         acc = self.get_output_datatype().bitwidth()

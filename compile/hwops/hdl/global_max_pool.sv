@@ -1,16 +1,22 @@
-// Global max pooling in one streaming pass, AXI-stream in and out (our StreamingGlobalMaxPool).
+// Global max pooling in one streaming pass, AXI-stream in and out (our StreamingGlobalMaxPool, and FINN's
+// Pool with Function MaxPool: Pool_rtl).
 //
 // Written for this project: FINN builds a global max pool as a sliding window over the whole frame (a
 // ConvolutionInputGenerator buffering the frame, then Pool), which reads the frame in a second pass and
 // bounds throughput; finn-plus 1.6.1 has no streaming global max (GlobalAccPool sums, StreamingMaxPool
-// is gone). Stream order is the frame's own (NHWC): for each position p (POSITIONS = H*W), for each
-// channel fold f (FOLDS = C/PE), one beat of PE elements; per frame, for each fold, one beat of PE
-// maxima. Element 0 sits in the lowest ELEM_BITS bits of a beat.
+// is gone), and implements Pool only in HLS. Stream order is the frame's own (NHWC): for each position p
+// (POSITIONS = H*W), for each channel fold f (FOLDS = C/PE), one beat of PE elements; per frame, for each
+// fold, one beat of PE maxima. Element 0 sits in the lowest ELEM_BITS bits of a beat.
+//
+// Pool after a depthwise sliding window (finn-hlslib's Pool_batch order: per output pixel, for each
+// channel fold, the K kernel positions' beats) is this with FOLDS = 1 and POSITIONS = K: each fold's
+// window is a frame of its own.
 //
 // One running maximum per channel (FOLDS entries of PE lanes; distributed RAM when FOLDS > 1). One input
 // beat is taken per cycle, so a frame takes POSITIONS * FOLDS cycles. The last position's beat of a fold
-// pushes that fold's maxima into a two-beat output queue (as pool_rtl.sv), so in_tready is a register
-// function (no combinational path from out_tready).
+// pushes that fold's maxima into a two-beat output queue (output_queue.sv), so in_tready is a register
+// function (no combinational path from out_tready), and under back-pressure results queue up while the
+// next fold is read, to leave in bursts.
 module global_max_pool #(
 	int unsigned PE = 1,         // elements per beat
 	int unsigned ELEM_BITS = 8,  // bits per element
@@ -31,7 +37,6 @@ module global_max_pool #(
 );
 	localparam int unsigned  FBITS = FOLDS > 1 ? $clog2(FOLDS) : 1;
 	localparam int unsigned  PBITS = POSITIONS > 1 ? $clog2(POSITIONS) : 1;
-	localparam int unsigned  QUEUE_DEPTH = 2;
 
 	typedef logic [ELEM_BITS-1:0]  elem_t;
 	typedef logic [PE*ELEM_BITS-1:0]  beat_t;
@@ -45,15 +50,13 @@ module global_max_pool #(
 	beat_t  acc[FOLDS];  // running maxima, one entry per fold
 	beat_t  cur;  // the maxima of the current fold so far
 	beat_t  res;  // maxima including the current beat
-	beat_t  q[QUEUE_DEPTH];  // output queue, head q[0]
-	logic [1:0]  count;  // beats in the queue
+	logic  room;  // in the output queue
 
 	wire  last_fold = fold == FBITS'(FOLDS - 1);
 	wire  last_pos = pos == PBITS'(POSITIONS - 1);
-	assign	in_tready = !last_pos || count < 2'(QUEUE_DEPTH);
+	assign	in_tready = !last_pos || room;
 	wire  take = in_tvalid && in_tready;
 	wire  push = take && last_pos;
-	wire  pop = out_tvalid && out_tready;
 
 	assign	cur = acc[FOLDS > 1 ? fold : 0];
 	always_comb begin
@@ -68,28 +71,19 @@ module global_max_pool #(
 		if (!rst_n) begin
 			fold <= '0;
 			pos <= '0;
-			count <= '0;
 		end
-		else begin
-			if (take) begin
-				fold <= last_fold ? '0 : fold + 1;
-				if (last_fold)  pos <= last_pos ? '0 : pos + 1;
-			end
-			count <= count + 2'(push) - 2'(pop);
+		else if (take) begin
+			fold <= last_fold ? '0 : fold + 1;
+			if (last_fold)  pos <= last_pos ? '0 : pos + 1;
 		end
 	end
 
 	always_ff @(posedge clk) begin
 		if (take)  acc[FOLDS > 1 ? fold : 0] <= res;
-		// the queue: a pop shifts q[1] to the head; a push fills the first free place after it
-		if (pop)  q[0] <= q[1];
-		if (push) begin
-			if (count - 2'(pop) == 2'd0)  q[0] <= res;
-			else  q[1] <= res;
-		end
 	end
 
-	assign	out_tvalid = count != 0;
-	assign	out_tdata = q[0];
+	output_queue #(.WIDTH(PE*ELEM_BITS)) queue (
+		.clk, .rst_n, .push_data(res), .push, .room, .out_tdata, .out_tvalid, .out_tready
+	);
 
 endmodule : global_max_pool

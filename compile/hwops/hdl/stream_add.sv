@@ -5,7 +5,7 @@
 // without Vitis HLS. Each output element is the sum of the two inputs' elements, each sign- or zero-
 // extended to OUT_BITS. A beat leaves when both inputs have one: out_tvalid is the AND of the two tvalids,
 // and each input is taken only together with the other (its tready needs the other's tvalid).
-module stream_add #(
+module elementwise_rtl #(
 	int unsigned PE = 1,
 	int unsigned LHS_BITS = 4,
 	bit          LHS_SIGNED = 0,
@@ -46,4 +46,4 @@ module stream_add #(
 		lhs_tready = out_tready && rhs_tvalid;
 		rhs_tready = out_tready && lhs_tvalid;
 	end
-endmodule
+endmodule : elementwise_rtl

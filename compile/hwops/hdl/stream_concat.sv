@@ -63,7 +63,7 @@ endmodule
 // delivers its whole position in one beat, and the output beat holds them side by side, input 0 in the
 // lowest bits, so N streams join at one position per cycle instead of N. A beat leaves when every input
 // has one; each input is consumed together with the others.
-module stream_zip #(
+module stream_concat_zip #(
 	int unsigned WIDTH = 8,  // bits per input beat
 	int unsigned N = 2       // input streams
 )(

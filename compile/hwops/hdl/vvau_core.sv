@@ -1,5 +1,5 @@
 /*
- * vvau_core: FINN's VVAU (depthwise convolution: one weight vector per channel) for any FPGA family.
+ * vvau_rtl: FINN's VVAU (depthwise convolution: one weight vector per channel) for any FPGA family.
  *
  * Why: finn-plus's RTL VVAU (finn-rtllib mvu_vvu_axi.sv with IS_MVU=0) exists only for Versal's
  * DSP58 (VERSION 3); on UltraScale+ it specialises VVAU to HLS, which only Vitis HLS turns into
@@ -19,7 +19,7 @@
  * an accumulation is taken only while the results in flight plus those queued leave room in the
  * queue, so the core takes one beat per cycle as long as the output is read.
  */
-module vvau_core #(
+module vvau_rtl #(
 	int unsigned  PE,
 	int unsigned  SIMD,
 	int unsigned  SF,              // beats per accumulation: kernel positions / SIMD
@@ -208,4 +208,4 @@ module vvau_core #(
 	assign	y_tvalid = WrPtr != RdPtr;
 	assign	y_tdata = Queue[RdPtr[QUEUE_AW-1:0]];
 
-endmodule : vvau_core
+endmodule : vvau_rtl

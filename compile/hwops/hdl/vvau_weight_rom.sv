@@ -1,12 +1,12 @@
 /*
- * vvau_weight_rom: the weight stream of a VVAU in mem_mode "internal_embedded".
+ * vvau_rtl_weight_rom: the weight stream of a VVAU in mem_mode "internal_embedded".
  *
  * Why: finn-plus embeds weights of its HLS VVAU in the C++ (params.h); an RTL VVAU has to hold them
  * itself. This streams the DEPTH words of INIT_FILE (memblock.dat, FINN's VVAU_rtl weight layout,
  * the one the memstream reads in "internal_decoupled" mode) cyclically as an AXI stream, one word per
  * cycle. The read is synchronous with enable so that Vivado infers block RAM or LUTs (RAM_STYLE).
  */
-module vvau_weight_rom #(
+module vvau_rtl_weight_rom #(
 	int unsigned  DEPTH,
 	int unsigned  WIDTH,
 	parameter     INIT_FILE = "",
@@ -47,4 +47,4 @@ module vvau_weight_rom #(
 	end
 	assign	m_tvalid = Vld;
 
-endmodule : vvau_weight_rom
+endmodule : vvau_rtl_weight_rom
