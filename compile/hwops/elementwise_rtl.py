@@ -54,7 +54,7 @@ class ElementwiseAdd_rtl(FinnOnVersal, FinnElementwiseAdd_rtl):
     Versal."""
 
     FINN = FinnElementwiseAdd_rtl
-    CORES = ("stream_add.sv",)
+    CORES = ("elementwise_rtl.sv",)
 
     def wrapper(self):
         reason = unsupported_reason(self)

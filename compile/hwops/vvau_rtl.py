@@ -83,8 +83,8 @@ class VVAU_rtl(FinnOnVersal, FinnVVAU_rtl):
     """finn-plus's VVAU_rtl, with our datapath (hdl/vvau_core.sv) on parts without DSP58."""
 
     FINN = FinnVVAU_rtl
-    CORES = ("vvau_core.sv",)
-    ROM = "vvau_weight_rom.sv"
+    CORES = ("vvau_rtl.sv",)
+    ROM = "vvau_rtl_weight_rom.sv"
 
     def use_dsp(self) -> bool:
         res = self.get_nodeattr("resType")
