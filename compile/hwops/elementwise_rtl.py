@@ -7,7 +7,7 @@ such network HLS-bound: not verilatable here, no bitstream without Vitis HLS. As
 (vvau_rtl.py), this keeps the op type ElementwiseAdd_rtl with finn-plus's implementation on Versal and ours
 elsewhere (versal_dispatch.py), and after SpecializeLayers turns the ElementwiseAdd_hls nodes we can
 implement into it: both operands streams (no constant side), integers, the same shape (no broadcasting).
-Ours is hdl/stream_add.sv in the node's wrapper (template_rtl.py).
+Ours is hdl/elementwise_rtl.sv in the node's wrapper (template_rtl.py).
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def specialize_elementwise_add(model, fpgapart: str, requested: str | None = Non
 
 
 class ElementwiseAdd_rtl(FinnOnVersal, FinnElementwiseAdd_rtl):
-    """finn-plus's ElementwiseAdd_rtl, with our datapath (hdl/stream_add.sv) for two integer streams off
+    """finn-plus's ElementwiseAdd_rtl, with our datapath (hdl/elementwise_rtl.sv) for two integer streams off
     Versal."""
 
     FINN = FinnElementwiseAdd_rtl

@@ -7,11 +7,11 @@ verilated (compile/rtlsim/) and every bitstream needs Vitis HLS.
 
 This module keeps the op type VVAU_rtl (finn-plus keys weight file layout, memstream generation,
 folding and IODMA insertion on that name), with finn-plus's implementation on Versal parts and ours
-elsewhere (versal_dispatch.py): hdl/vvau_core.sv, a behavioural multiply-accumulate that Vivado maps to
+elsewhere (versal_dispatch.py): hdl/vvau_rtl.sv, a behavioural multiply-accumulate that Vivado maps to
 DSP48E2 slices or LUTs, in the node's wrapper (template_rtl.py). Weights come, as for finn-plus's
 VVAU_rtl, from the node's memstream (mem_mode internal_decoupled: memblock.dat, wired by VVAU's own
 code_generation_ipi), from the in1_V stream (external), or from a ROM in the wrapper
-(internal_embedded: hdl/vvau_weight_rom.sv, the same memblock.dat layout).
+(internal_embedded: hdl/vvau_rtl_weight_rom.sv, the same memblock.dat layout).
 
 Only noActivation=1 is implemented (thresholds in a separate Thresholding layer, as our builds
 make them): a node with embedded thresholds, binary/bipolar data or non-integer data stays VVAU_hls.
@@ -80,7 +80,7 @@ def specialize_vvau(model, fpgapart: str, requested: str | None = None):
 
 
 class VVAU_rtl(FinnOnVersal, FinnVVAU_rtl):
-    """finn-plus's VVAU_rtl, with our datapath (hdl/vvau_core.sv) on parts without DSP58."""
+    """finn-plus's VVAU_rtl, with our datapath (hdl/vvau_rtl.sv) on parts without DSP58."""
 
     FINN = FinnVVAU_rtl
     CORES = ("vvau_rtl.sv",)
