@@ -1,4 +1,5 @@
-"""Shared test fixtures: small files in the RadioML 2018 schema."""
+"""Shared test fixtures: small files in the RadioML 2018 schema, and the tiny compile fixtures built once per
+session (each build is shared by every test that asks for it)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,29 @@ def write_toy_radioml(path: Path, frames_per_block: int, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def toy_h5(tmp_path_factory) -> Path:
     return write_toy_radioml(tmp_path_factory.mktemp("data") / "toy.h5", frames_per_block=10)
+
+
+def _tiny_build(tmp_path_factory, name: str):
+    from compile_support import build
+
+    return build(tmp_path_factory.mktemp("builds"), name)
+
+
+@pytest.fixture(scope="session")
+def tiny_vgg_build(tmp_path_factory):
+    return _tiny_build(tmp_path_factory, "tiny_vgg")
+
+
+@pytest.fixture(scope="session")
+def tiny_dsres_build(tmp_path_factory):
+    return _tiny_build(tmp_path_factory, "tiny_dsres")
+
+
+@pytest.fixture(scope="session")
+def tiny_bacalhau_build(tmp_path_factory):
+    return _tiny_build(tmp_path_factory, "tiny_bacalhau")
+
+
+@pytest.fixture(scope="session")
+def tiny_bacalhau_rq_build(tmp_path_factory):
+    return _tiny_build(tmp_path_factory, "tiny_bacalhau_rq")

@@ -9,7 +9,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from compile_support import FIXTURES, VERIFY_FRAMES, copy_build, tiny_vgg_build  # noqa: F401
+from compile_support import FIXTURES, VERIFY_FRAMES, copy_build
 from conftest import write_toy_radioml
 
 from model.cache import open_cache

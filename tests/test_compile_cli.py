@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from compile_support import FIXTURES, ROOT, tiny_vgg_build  # noqa: F401
+from compile_support import FIXTURES, ROOT
 
 from compile.boards import RESOURCES, board_files, load_board
 from compile.iodesc import InputQuant, load_io, parse_io

@@ -8,7 +8,6 @@ import json
 
 import pytest
 from compile_support import VERIFY_FRAMES, build
-
 from compile.runner import artefact_path
 from compile.steps import STEP_NAMES
 

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-from compile_support import tiny_vgg_build  # noqa: F401
 
 from compile import folding as fl
 from compile.boards import RESOURCES

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from compile_support import FIXTURES
-
 from compile.config import make_config
 from compile.runner import artefact_path, run_build
 

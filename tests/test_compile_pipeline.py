@@ -4,14 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from compile_support import (  # noqa: F401
-    VERIFY_FRAMES,
-    tiny_bacalhau_build,
-    tiny_bacalhau_rq_build,
-    tiny_dsres_build,
-    tiny_vgg_build,
-)
-
+from compile_support import VERIFY_FRAMES
 from compile.runner import artefact_path
 from compile.steps import STEP_NAMES
 

@@ -14,7 +14,7 @@ import pytest
 from compile.dsp_packing import int8_core, mvu_lanes
 from compile.synth import KEYS, SynthesisError, classify, family
 
-from compile_support import copy_build, tiny_vgg_build  # noqa: F401  (session fixture)
+from compile_support import copy_build
 
 
 @pytest.mark.parametrize("wb, ab, narrow, version, lanes", [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from compile_support import FIXTURES, tiny_dsres_build, tiny_vgg_build  # noqa: F401
+from compile_support import FIXTURES
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
 

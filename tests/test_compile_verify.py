@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from compile_support import FIXTURES, copy_build, tiny_vgg_build  # noqa: F401
+from compile_support import FIXTURES, copy_build
 
 from compile import steps as S
 from compile.config import make_config

@@ -12,9 +12,10 @@ import pytest
 from amc_cli import RefusedInput
 from onnx import TensorProto, helper, numpy_helper
 
-from model.cost import CostError, challenge_score, inference_cost_report
+from model.cost import challenge_score, inference_cost_report
+from amc_cli.paths import REPO_ROOT
 
-REF = Path(__file__).parent / "fixtures" / "reference"
+REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 
 
 def test_baseline_2021_export_scores_one():
@@ -91,7 +92,7 @@ def test_a_conv_without_kernel_shape_is_costed_as_its_weights_say(tmp_path):
     """kernel_shape is optional in ONNX (the weight's spatial shape); the cost must not depend on it."""
     import onnx
 
-    src = Path(__file__).resolve().parent / "fixtures" / "compile" / "tiny_vgg" / "model.onnx"
+    src = REPO_ROOT / "tests" / "fixtures" / "compile" / "tiny_vgg" / "model.onnx"
     m = onnx.load(str(src))
     for node in m.graph.node:
         if node.op_type == "Conv":

@@ -2,7 +2,6 @@
 published one (bit mem exactly; bit ops up to one documented difference of the 2021 datatype inference)."""
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,8 +22,9 @@ from model.compress.pruning import (
     pruned_tensors,
 )
 from model.quant import input_quant_spec
+from amc_cli.paths import REPO_ROOT
 
-REF = Path(__file__).parent / "fixtures" / "reference"
+REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 FINAL_BITS = dict(w_bits=5, a_bits=5, in_bits=5, last_conv_w_bits=4, last_conv_a_bits=4)
 # their README, row "6 bits + pruning + lowered bit levels"
 PUBLISHED_BOPS, PUBLISHED_MEM = 21084790, 242983

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import onnx
 import pytest
-from compile_support import FIXTURES, copy_build, tiny_vgg_build  # noqa: F401
+from compile_support import FIXTURES, copy_build
 from conftest import write_toy_radioml
 
 from amc_cli import RefusedInput

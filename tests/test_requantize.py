@@ -14,7 +14,7 @@ import pytest
 from compile.requantize import RequantizeError, find_float_inputs, main, read_frames, requantize
 from amc_cli.paths import REPO_ROOT
 
-REF = Path(__file__).parent / "fixtures" / "reference"
+REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 AARONNET = REF / "aaronnet32pp_2021_export.onnx"
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import numpy as np
 import pytest
-from compile_support import copy_build, tiny_dsres_build, tiny_vgg_build  # noqa: F401  (session fixtures)
+from compile_support import copy_build
 
 from compile.runner import artefact_path
 
@@ -211,7 +211,6 @@ def test_make_bitstream_without_vivado_still_says_what_is_missing_after_sizing(s
     import sys
 
     from compile_support import ROOT
-
     cfg, _, _ = simulated
     env = {k: v for k, v in os.environ.items() if not k.startswith("XILINX_")}
     r = subprocess.run([sys.executable, "-m", "compile.build", "bitstream", str(cfg.model_path), "--out",

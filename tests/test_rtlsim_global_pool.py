@@ -5,7 +5,6 @@ ones; its cycles per frame are the input's length x channels / PE."""
 from __future__ import annotations
 
 import pytest
-from compile_support import tiny_bacalhau_build  # noqa: F401  (session fixture)
 
 from compile.runner import artefact_path
 

@@ -4,7 +4,6 @@ on a standalone signed one with several channel folds."""
 from __future__ import annotations
 
 import pytest
-from compile_support import tiny_vgg_build  # noqa: F401  (session fixture)
 
 from compile.runner import artefact_path
 

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 from compile_support import build
-
 from compile.runner import artefact_path
 from compile.transforms.unrolled_depthwise import phase_structure
 
@@ -61,7 +60,6 @@ def test_each_output_phase_becomes_a_vvau_and_every_step_stays_exact(unrolled_bu
 
 def test_the_stitched_unrolled_accelerator_is_bit_exact(unrolled_build, tmp_path):
     from compile_support import copy_build
-
     from compile.rtlsim.accelerator import simulate_accelerator
 
     cfg = copy_build(unrolled_build[0], tmp_path)

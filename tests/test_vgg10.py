@@ -1,6 +1,5 @@
 """The official baseline: the published checkpoint loads into our VGG10 and our export scores 1.0."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,9 @@ import torch
 from model.cost import inference_cost_report
 from model.export import ExportMismatch, export_qonnx_model, io_description, verify_export
 from model.nets import build_net
+from amc_cli.paths import REPO_ROOT
 
-REF = Path(__file__).parent / "fixtures" / "reference"
+REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 
 
 @pytest.fixture(scope="module")
