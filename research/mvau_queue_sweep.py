@@ -1,5 +1,5 @@
 """Sweep of MVAU_rtl / VVAU_rtl's output queue under back-pressure at one result per cycle (MW == SIMD):
-for each SIMD, the single node of tests/test_rtlsim_mvau_queue.py streamed with the output ready
+for each SIMD, the single node of tests/compile/rtlsim/test_rtlsim_mvau_queue.py streamed with the output ready
 `--ready` of the cycles, against three finn-rtllib variants:
 
   upstream  finn-plus 1.6.1's finn-rtllib (+ the overlay's Verilator syntax patches 0001/0002 only)

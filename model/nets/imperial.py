@@ -26,7 +26,7 @@ exported graph holds about 14.7 M multiplies per frame in Mul-by-table + Reduce 
 cost function does not count (model.cost names the Reduce, Atan, Pow, ... operators).
 
 Their published figures (README of their entry) against this network with the pruned checkpoint
-(tests/test_imperial.py): "6-bit + pruning" (w_bits=a_bits=in_bits=6) 30614424 bit ops / 312204 bit mem;
+(tests/model/test_imperial.py): "6-bit + pruning" (w_bits=a_bits=in_bits=6) 30614424 bit ops / 312204 bit mem;
 "+ lowered bit levels", their final evaluation (w_bits=a_bits=in_bits=5, last_conv_w_bits=
 last_conv_a_bits=4), 21084790 / 242983, score 0.1106. Bit mem matches exactly for both. Bit ops come out
 lower by exactly MACs(classifier.0) x w_bits x (32 - a_bits) (802932 and 687825): in 2021 the datatype

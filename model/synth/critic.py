@@ -17,7 +17,7 @@ accuracy on RadioML 2018.01A.
 
 QONNX files run in onnxruntime on whole batches: every Quant node is rewritten into standard operators
 (Div, Add, Clip, Round, Sub, Mul) that compute what qonnx's own Quant executes (clamp, then round half to
-even), so no per-node Python execution is needed; tests/test_synth_critic.py checks the rewrite against
+even), so no per-node Python execution is needed; tests/model/test_synth_critic.py checks the rewrite against
 qonnx's execute_onnx.
 """
 

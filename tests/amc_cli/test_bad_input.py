@@ -106,7 +106,7 @@ def test_a_damaged_cache_is_rebuilt_not_trusted(tmp_path, capsys):
     again = open_cache(a, tmp_path / "cache", progress=False)
     assert json.loads((again.directory / "meta.json").read_text())["source"]["sha256"] != "0" * 64
     assert f"[cache] {c.directory}: meta.json records another source" in capsys.readouterr().err
-    # more damage (arrays altered in place, truncated, missing; concurrent builders): tests/test_cache.py
+    # more damage (arrays altered in place, truncated, missing; concurrent builders): tests/model/test_cache.py
 
 
 # ---- 6. every row's label and SNR ---------------------------------------------------------------
