@@ -47,27 +47,19 @@ def toy_h5(tmp_path_factory) -> Path:
     return write_toy_radioml(tmp_path_factory.mktemp("data") / "toy.h5", frames_per_block=10)
 
 
-def _tiny_build(tmp_path_factory, name: str):
-    from compile_support import build
+def _tiny_build(name: str):
+    """A session fixture: the compile fixture `name` built once, shared by every test that asks for it."""
 
-    return build(tmp_path_factory.mktemp("builds"), name)
+    @pytest.fixture(scope="session", name=f"{name}_build")
+    def built(tmp_path_factory):
+        from compile_support import build
 
+        return build(tmp_path_factory.mktemp("builds"), name)
 
-@pytest.fixture(scope="session")
-def tiny_vgg_build(tmp_path_factory):
-    return _tiny_build(tmp_path_factory, "tiny_vgg")
-
-
-@pytest.fixture(scope="session")
-def tiny_dsres_build(tmp_path_factory):
-    return _tiny_build(tmp_path_factory, "tiny_dsres")
+    return built
 
 
-@pytest.fixture(scope="session")
-def tiny_bacalhau_build(tmp_path_factory):
-    return _tiny_build(tmp_path_factory, "tiny_bacalhau")
-
-
-@pytest.fixture(scope="session")
-def tiny_bacalhau_rq_build(tmp_path_factory):
-    return _tiny_build(tmp_path_factory, "tiny_bacalhau_rq")
+tiny_vgg_build = _tiny_build("tiny_vgg")
+tiny_dsres_build = _tiny_build("tiny_dsres")
+tiny_bacalhau_build = _tiny_build("tiny_bacalhau")
+tiny_bacalhau_rq_build = _tiny_build("tiny_bacalhau_rq")

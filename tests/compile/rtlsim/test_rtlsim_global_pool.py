@@ -7,25 +7,11 @@ from __future__ import annotations
 import pytest
 
 from compile.runner import artefact_path
+from node_checks import check_at_rates
 
 pytestmark = pytest.mark.slow
 
-FRAMES = 3
-RATES = (1.0, 0.5)  # ready_prob = valid_prob
-CYCLE_TOLERANCE = 0.02  # measured cycles per frame at full rate vs get_exp_cycles
 
-
-def _check(model, name, work_dir):
-    from finn.util.settings import get_settings
-
-    from compile.rtlsim.node import check_node
-
-    for rate in RATES:
-        c = check_node(model, name, work_dir, get_settings().finn_rtllib, frames=FRAMES, ready_prob=rate,
-                       valid_prob=rate, seed=2)
-        assert c.bit_exact, (name, rate, c.mismatches, c.first_mismatch)
-        if rate == 1.0:
-            assert abs(c.cycles_per_frame - c.expected_cycles) <= CYCLE_TOLERANCE * c.expected_cycles, c
 
 
 def test_tiny_bacalhau_global_pool_is_one_streaming_pass(tiny_bacalhau_build, tmp_path):
@@ -44,7 +30,7 @@ def test_tiny_bacalhau_global_pool_is_one_streaming_pass(tiny_bacalhau_build, tm
     inst = getCustomOp(node)
     h, w = inst.get_nodeattr("ImgDims")
     assert inst.get_exp_cycles() == h * w * inst.get_nodeattr("NumChannels") // inst.get_nodeattr("PE")
-    _check(m, node.name, tmp_path / "sim")
+    check_at_rates(m, node.name, tmp_path / "sim", seed=2)
 
 
 def _global_pool_model(codegen, *, channels, pe, dims, idt):
@@ -81,7 +67,7 @@ def test_standalone_global_pool_is_bit_exact(tiny_bacalhau_build, tmp_path, chan
     cfg, _ = tiny_bacalhau_build
     init_finn(cfg.codegen_dir)  # the registries hold our ops from here on
     m = _global_pool_model(tmp_path / "codegen", channels=channels, pe=pe, dims=dims, idt=idt)
-    _check(m, "StreamingGlobalMaxPool_rtl_0", tmp_path / "sim")
+    check_at_rates(m, "StreamingGlobalMaxPool_rtl_0", tmp_path / "sim", seed=2)
 
 
 def test_only_whole_input_max_pools_become_global(tiny_bacalhau_build):

@@ -6,29 +6,12 @@ from __future__ import annotations
 import pytest
 
 from compile.runner import artefact_path
+from node_checks import check_at_rates
 
 pytestmark = pytest.mark.slow
 
-FRAMES = 3
-RATES = (1.0, 0.5)  # ready_prob = valid_prob
-CYCLE_TOLERANCE = 0.02  # measured cycles per frame at full rate vs FINN's get_exp_cycles
 
 
-def _rtllib():
-    from finn.util.settings import get_settings
-
-    return get_settings().finn_rtllib
-
-
-def _check(model, name, work_dir):
-    """check_node at every rate (one verilation, reused); asserts bit-exactness and, at full rate, cycles."""
-    from compile.rtlsim.node import check_node
-
-    for rate in RATES:
-        c = check_node(model, name, work_dir, _rtllib(), frames=FRAMES, ready_prob=rate, valid_prob=rate, seed=1)
-        assert c.bit_exact, (name, rate, c.mismatches, c.first_mismatch)
-        if rate == 1.0:
-            assert abs(c.cycles_per_frame - c.expected_cycles) <= CYCLE_TOLERANCE * c.expected_cycles, c
 
 
 def test_tiny_vgg_pools_are_pool_rtl_and_bit_exact(tiny_vgg_build, tmp_path):
@@ -42,7 +25,7 @@ def test_tiny_vgg_pools_are_pool_rtl_and_bit_exact(tiny_vgg_build, tmp_path):
     pools = [n.name for n in m.graph.node if n.op_type.startswith("Pool")]
     assert pools and all(n.startswith("Pool_rtl_") for n in pools), pools
     for name in pools:
-        _check(m, name, tmp_path / name)
+        check_at_rates(m, name, tmp_path / name)
 
 
 def _pool_model(codegen, *, channels, pe, kernel, odims, idt):
@@ -81,7 +64,7 @@ def test_signed_folded_pool_rtl_is_bit_exact(tiny_vgg_build, tmp_path, channels,
     cfg, _ = tiny_vgg_build
     init_finn(cfg.codegen_dir)  # the registry holds Pool_rtl from here on
     m = _pool_model(tmp_path / "codegen", channels=channels, pe=pe, kernel=kernel, odims=(16, 1), idt=idt)
-    _check(m, "Pool_rtl_0", tmp_path / "sim")
+    check_at_rates(m, "Pool_rtl_0", tmp_path / "sim")
 
 
 def test_pool_impl_style_keeps_unsupported_pools_on_hls():

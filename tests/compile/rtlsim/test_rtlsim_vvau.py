@@ -8,15 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from node_checks import check_at_rates
 
 pytestmark = pytest.mark.slow
 
 ZCU104_PART = "xczu7ev-ffvc1156-2-e"
 VERSAL_PART = "xcvc1902-vsva2197-2MP-e-S"
 CLK_NS = 5.0
-FRAMES = 3
-RATES = (1.0, 0.5)  # ready_prob = valid_prob
-CYCLE_TOLERANCE = 0.02  # measured cycles per frame at full rate vs FINN's get_exp_cycles
 
 
 def _vvau_model(*, op_type, channels, pe, simd, kernel, dim, idt, wdt, mem_mode="internal_decoupled",
@@ -61,19 +59,6 @@ def _generated(m, tmp_path):
     return m.transform(PrepareIP(ZCU104_PART, CLK_NS))
 
 
-def _check(model, name, work_dir):
-    """check_node at every rate (one verilation, reused); asserts bit-exactness and, at full rate, cycles."""
-    from finn.util.settings import get_settings
-
-    from compile.rtlsim.node import check_node
-
-    for rate in RATES:
-        c = check_node(model, name, work_dir, get_settings().finn_rtllib, frames=FRAMES, ready_prob=rate,
-                       valid_prob=rate, seed=1)
-        assert c.bit_exact, (name, rate, c.mismatches, c.first_mismatch)
-        if rate == 1.0:
-            assert abs(c.cycles_per_frame - c.expected_cycles) <= CYCLE_TOLERANCE * c.expected_cycles, c
-
 
 def test_channel_folds_with_streamed_weights(tmp_path):
     """Unsigned activations, four channel folds (PE < Channels), weights from the memstream."""
@@ -85,14 +70,14 @@ def test_channel_folds_with_streamed_weights(tmp_path):
     assert inst.get_nodeattr("rtl_variant") == "generic"
     files = inst.get_rtl_file_list(abspath=True)
     assert {Path(f).name for f in files} >= set(inst.CORES) and not any("dsp58" in f for f in files)
-    _check(m, "VVAU_rtl_0", tmp_path / "sim")
+    check_at_rates(m, "VVAU_rtl_0", tmp_path / "sim")
 
 
 def test_simd_window_with_embedded_weights(tmp_path):
     """Signed activations, all channels and three kernel positions a beat, weights in the wrapper's ROM."""
     m = _generated(_vvau_model(op_type="VVAU_rtl", channels=4, pe=4, simd=3, kernel=(9, 1), dim=(5, 1),
                                idt="INT8", wdt="INT3", mem_mode="internal_embedded"), tmp_path)
-    _check(m, "VVAU_rtl_0", tmp_path / "sim")
+    check_at_rates(m, "VVAU_rtl_0", tmp_path / "sim")
 
 
 def test_specialize_vvau_off_versal_only(tmp_path):
