@@ -32,3 +32,20 @@ def copy_build(cfg, dest: Path, **changes):
     # the parent graph points its partition at absolute paths inside the old folder: harmless, the
     # verifier substitutes the child it checks; nothing else reads it during a restart
     return replace(cfg, out_dir=out, **changes)
+
+
+def step_graph(built, step: str):
+    """The graph a shared build wrote after `step` (its artefact)."""
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from compile.runner import artefact_path
+
+    cfg, _ = built
+    return ModelWrapper(str(artefact_path(cfg, step)))
+
+
+def run_graph(model, x):
+    """The graph's one output on its one input, executed by qonnx."""
+    from qonnx.core.onnx_exec import execute_onnx
+
+    return execute_onnx(model, {model.graph.input[0].name: x})[model.graph.output[0].name]
