@@ -233,9 +233,14 @@ def run_yosys(work: Path, ys: str, log=lambda m: None) -> None:
         raise kind(f"Yosys failed ({work / 'yosys.log'}): {failure(out)}")
 
 
+# The WebAssembly runtime's traps when Yosys reaches the 4 GiB it can address: a memory access past the end,
+# or (inside ABC, whose failed allocation is not checked) a call through a null function pointer.
+MEMORY_TRAPS = ("out of bounds memory access", "memory fault", "out of bounds table access")
+
+
 def out_of_memory(out: str) -> bool:
-    """Whether Yosys's output ends in the WebAssembly runtime's memory trap."""
-    return "out of bounds memory access" in out or "memory fault" in out
+    """Whether Yosys's output ends in one of the WebAssembly runtime's traps at its memory limit."""
+    return any(trap in out for trap in MEMORY_TRAPS)
 
 
 def failure(out: str) -> str:

@@ -329,4 +329,7 @@ def test_a_wasm_memory_trap_is_named_as_yosys_running_out_of_memory():
     trap = ("Error: failed to run main module\nCaused by:\n    0: memory fault at wasm address 0x10000000b in linear "
             "memory of size 0xfc000000\n    1: wasm trap: out of bounds memory access\n")
     assert failure(trap).startswith("Yosys ran out of memory") and "4 GiB" in failure(trap)
+    abc = ("   16: 0xb9f168 - yosys.wasm!(anonymous namespace)::Abc9ExePass::execute(...)\n\nCaused by:\n"
+           "    wasm trap: undefined element: out of bounds table access\n")  # ABC at the limit
+    assert failure(abc).startswith("Yosys ran out of memory")
     assert failure("x\nERROR: Module `foo' not found\n") == "ERROR: Module `foo' not found"
