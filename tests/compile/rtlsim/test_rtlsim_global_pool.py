@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from compile.runner import artefact_path
-from node_checks import check_at_rates
+from node_checks import check_at_rates, rtl_node_model
 
 pytestmark = pytest.mark.slow
 
@@ -35,25 +35,8 @@ def test_tiny_bacalhau_global_pool_is_one_streaming_pass(tiny_bacalhau_build, tm
 
 def _global_pool_model(codegen, *, channels, pe, dims, idt):
     """A graph of one StreamingGlobalMaxPool_rtl node, its HDL generated into `codegen`."""
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-    from qonnx.util.basic import qonnx_make_model
-
-    inp = helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, *dims, channels])
-    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, 1, channels])
-    node = helper.make_node("StreamingGlobalMaxPool_rtl", ["inp"], ["out"], name="StreamingGlobalMaxPool_rtl_0",
-                            domain="finn.custom_op.fpgadataflow.rtl", backend="fpgadataflow",
-                            NumChannels=channels, PE=pe, ImgDims=list(dims), inputDataType=idt)
-    m = ModelWrapper(qonnx_make_model(helper.make_graph([node], "gmp", [inp], [out])))
-    m.set_tensor_datatype("inp", DataType[idt])
-    m.set_tensor_datatype("out", DataType[idt])
-    inst = getCustomOp(m.graph.node[0])
-    codegen.mkdir(parents=True)
-    inst.set_nodeattr("code_gen_dir_ipgen", str(codegen))
-    inst.generate_hdl(m, "xczu7ev-ffvc1156-2-e", 5.0)
-    return m
+    return rtl_node_model(codegen, "StreamingGlobalMaxPool_rtl", [1, *dims, channels], [1, 1, 1, channels], idt,
+                          NumChannels=channels, PE=pe, ImgDims=list(dims), inputDataType=idt)
 
 
 @pytest.mark.parametrize("channels,pe,dims,idt", [

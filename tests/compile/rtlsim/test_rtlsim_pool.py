@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compile.runner import artefact_path
-from node_checks import check_at_rates
+from node_checks import check_at_rates, rtl_node_model
 
 pytestmark = pytest.mark.slow
 
@@ -31,27 +31,11 @@ def test_tiny_vgg_pools_are_pool_rtl_and_bit_exact(tiny_vgg_build, tmp_path):
 def _pool_model(codegen, *, channels, pe, kernel, odims, idt):
     """A graph of one Pool_rtl (MaxPool) node, its HDL generated into `codegen`."""
     import numpy as np
-    from onnx import TensorProto, helper
-    from qonnx.core.datatype import DataType
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.custom_op.registry import getCustomOp
-    from qonnx.util.basic import qonnx_make_model
 
     k = int(np.prod(kernel))
-    inp = helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, *odims, k * channels])
-    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, *odims, channels])
-    node = helper.make_node("Pool_rtl", ["inp"], ["out"], name="Pool_rtl_0", domain="finn.custom_op.fpgadataflow.rtl",
-                            backend="fpgadataflow", Channels=channels, PE=pe, KernelSize=list(kernel),
-                            Function="MaxPool", OutImgDims=list(odims), InputDataType=idt,
-                            OutputDataType=idt)
-    m = ModelWrapper(qonnx_make_model(helper.make_graph([node], "pool", [inp], [out])))
-    m.set_tensor_datatype("inp", DataType[idt])
-    m.set_tensor_datatype("out", DataType[idt])
-    inst = getCustomOp(m.graph.node[0])
-    codegen.mkdir(parents=True)
-    inst.set_nodeattr("code_gen_dir_ipgen", str(codegen))
-    inst.generate_hdl(m, "xczu7ev-ffvc1156-2-e", 5.0)
-    return m
+    return rtl_node_model(codegen, "Pool_rtl", [1, *odims, k * channels], [1, *odims, channels], idt,
+                          Channels=channels, PE=pe, KernelSize=list(kernel), Function="MaxPool",
+                          OutImgDims=list(odims), InputDataType=idt, OutputDataType=idt)
 
 
 @pytest.mark.parametrize("channels,pe,kernel,idt", [
