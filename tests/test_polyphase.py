@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 from compile_support import FIXTURES, build
-from compile.runner import artefact_path
+
 from amc_cli.paths import REPO_ROOT
+from compile.runner import artefact_path
 
 P_FIXTURE = 4  # tiny_polyphase (scripts/make_compile_fixtures.py) takes 4 samples per step
 
@@ -106,6 +107,7 @@ def test_the_driver_packs_p_samples_per_beat_as_the_build_verified(poly_build):
 @pytest.mark.slow
 def test_the_stitched_polyphase_accelerator_is_bit_exact_at_p_samples_per_clock(poly_build, tmp_path):
     from compile_support import copy_build
+
     from compile.rtlsim.accelerator import simulate_accelerator
 
     cfg = copy_build(poly_build[0], tmp_path)

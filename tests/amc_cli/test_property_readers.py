@@ -62,9 +62,8 @@ def toy_file(tmp_path_factory):
 @given(damage=damages)
 def test_a_damaged_hdf5_file_is_read_correctly_or_refused(toy_file, tmp_path, damage):
     from driver.frontend import check_data_file
-    from model.radioml import validate_file
-
     from model.cache import open_cache
+    from model.radioml import validate_file
 
     bad = damaged_copy(toy_file, tmp_path / "bad.h5", damage)
     refused_or_ok(validate_file, bad)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compile.requantize import RequantizeError, find_float_inputs, main, read_frames, requantize
 from amc_cli.paths import REPO_ROOT
+from compile.requantize import RequantizeError, find_float_inputs, main, read_frames, requantize
 
 REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 AARONNET = REF / "aaronnet32pp_2021_export.onnx"

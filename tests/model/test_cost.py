@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-
-from amc_cli import RefusedInput
 from onnx import TensorProto, helper, numpy_helper
 
-from model.cost import challenge_score, inference_cost_report
+from amc_cli import RefusedInput
 from amc_cli.paths import REPO_ROOT
+from model.cost import challenge_score, inference_cost_report
 
 REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 

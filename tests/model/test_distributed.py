@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from model.train import load_checkpoint
 from amc_cli.paths import REPO_ROOT
+from model.train import load_checkpoint
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None,

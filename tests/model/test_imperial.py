@@ -10,19 +10,19 @@ from qonnx.core.modelwrapper import ModelWrapper
 from torch import nn
 from torch.nn.utils import prune
 
-from model.config import load_recipe
-from model.cost import challenge_score, inference_cost_report
-from model.export import export_qonnx_model, io_description, verify_export
-from model.nets import build_net
-from model.nets.imperial import SignalStatistics
+from amc_cli.paths import REPO_ROOT
 from model.compress.pruning import (
     PrunedCheckpointError,
     load_pruned_state_dict,
     make_pruning_permanent,
     pruned_tensors,
 )
+from model.config import load_recipe
+from model.cost import challenge_score, inference_cost_report
+from model.export import export_qonnx_model, io_description, verify_export
+from model.nets import build_net
+from model.nets.imperial import SignalStatistics
 from model.quant import input_quant_spec
-from amc_cli.paths import REPO_ROOT
 
 REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 FINAL_BITS = dict(w_bits=5, a_bits=5, in_bits=5, last_conv_w_bits=4, last_conv_a_bits=4)

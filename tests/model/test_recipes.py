@@ -2,10 +2,10 @@
 
 import pytest
 
+from amc_cli.paths import REPO_ROOT
 from model.compress.stages import n_steps
 from model.config import load_recipe
 from model.nets import build_net
-from amc_cli.paths import REPO_ROOT
 
 RECIPES = sorted((REPO_ROOT / "model" / "recipes").glob("*.yaml"))
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from amc_cli.paths import REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from amc_cli.paths import REPO_ROOT
 from model.radioml import CLASSES, N_CLASSES, SNRS_DB
 from model.split import official_split
 from model.synth import write_synthetic_file
 from model.synth.critic import CriticResult, load_critic, main, official_test_indices, read_test_frames, score
-from amc_cli.paths import REPO_ROOT
 
 REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 K = 2  # frames per block: ceil(0.2) = 1 test frame per block, 624 test frames

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from amc_cli.paths import REPO_ROOT
 from model.cost import inference_cost_report
 from model.export import ExportMismatch, export_qonnx_model, io_description, verify_export
 from model.nets import build_net
-from amc_cli.paths import REPO_ROOT
 
 REF = REPO_ROOT / "tests" / "fixtures" / "reference"
 
