@@ -85,6 +85,9 @@ class BuildConfig:
     #: "search" (ours, over FINN's per-layer estimates) or "finn" (FINN's SetFolding heuristic)
     folding_strategy: str = "search"
     budget: Budget = field(default_factory=Budget)
+    #: the budget the synthesized design must fit, where `budget` is a scaled one the folding searched under
+    #: (synth --fit refolds so); None: `budget` itself
+    fit_budget: Budget | None = None
     #: preferred_impl_style per op type for specialize_layers, e.g. {"MVAU": "hls"}
     impl_style: dict[str, str] = field(default_factory=dict)
     standalone_thresholds: bool = True
@@ -149,6 +152,7 @@ class BuildConfig:
             "target_fps": self.target_fps,
             "folding_strategy": self.folding_strategy,
             "budget": self.budget.to_dict(),
+            "fit_budget": self.fit_budget.to_dict() if self.fit_budget else None,
             "impl_style": dict(self.impl_style),
             "standalone_thresholds": self.standalone_thresholds,
             "lutram_weights": self.lutram_weights,
@@ -361,5 +365,7 @@ def config_from_build(build_dir: str | Path) -> BuildConfig:
                               "lutram_weights", "mvau_wwidth_max", "verify") if k in d}
     if d.get("budget"):
         kept["budget"] = Budget(**d["budget"])
+    if d.get("fit_budget"):
+        kept["fit_budget"] = Budget(**d["fit_budget"])
     return make_config(model, board=d["board"]["name"], out_dir=build_dir, clock_mhz=d["clock_mhz"],
                        verify_frames=d["verify_frames"], verify_seed=d["verify_seed"], **kept)

@@ -254,7 +254,7 @@ def failure(out: str) -> str:
 
 def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print, by_layer: bool = False) -> dict:
     """Synthesize the build's accelerator, whole or `by_layer`; returns the report's `synth` section (also
-    written into report.json/md), checked against `budget` (default: the build's)."""
+    written into report.json/md), checked against `budget` (default: the build's, as a fit asked it)."""
     from .report import add_section
 
     fam = family(cfg.board.part)
@@ -275,7 +275,7 @@ def synthesize(cfg: BuildConfig, per_layer: bool = False, budget=None, log=print
     section = {"tool": yosys_version(), "family": fam, "label": label, "seconds": round(time.time() - t0, 1),
                **section}
     rep = read_json(cfg.out_dir / "report.json")
-    section.update(compare(section, rep, cfg, budget or cfg.budget))
+    section.update(compare(section, rep, cfg, budget or cfg.fit_budget or cfg.budget))
     rep = add_section(cfg.out_dir, "synth", section)
     return rep["synth"]
 
@@ -442,13 +442,14 @@ MEASURED = ("tool", "family", "label", "method", "seconds", "total", "layers", "
 
 def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False, log=print,
                      by_layer: bool = False) -> dict:
-    """Fold, synthesize, and refold until the synthesized accelerator fits `cfg.budget` (at most `rounds`
-    syntheses). The folding search works on estimates; where synthesis finds a resource over its budget, the
+    """Fold, synthesize, and refold until the synthesized accelerator fits the budget asked (at most `rounds`
+    syntheses): `cfg.fit_budget` where an earlier fit refolded the build, else `cfg.budget`. The folding search works on estimates; where synthesis finds a resource over its budget, the
     next search runs under that budget scaled by estimated / synthesized of the last folding (so a design
     whose LUTs synthesize to 2.5x the estimate is searched at 1/2.5 of the LUT budget). Returns the last
     `synth` section, with `fit`: each round's search budget, frames/s and synthesized use. A synthesis the
     build already has (report.json's `synth`: a compile drops it, so it is of this folding) by the same method
-    (whole or by layer) is round 1, checked again against `cfg.budget`, without running Yosys again."""
+    (whole or by layer) is round 1, checked again against the budget asked, without running Yosys again; a fit
+    of this build that stopped short goes on from its last round."""
     from dataclasses import replace
 
     from .boards import RESOURCES
@@ -456,10 +457,12 @@ def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False,
     from .report import add_section
     from .runner import run_build
 
-    asked, search, history = cfg.budget, cfg, []
+    asked, search, history = cfg.fit_budget or cfg.budget, cfg, []
     previous = read_json(cfg.out_dir / "report.json").get("synth")
     method = "by-layer" if by_layer else "whole"
     reusable = previous and not per_layer and previous.get("method", "whole") == method
+    if reusable and previous.get("fit", {}).get("asked") == asked.to_dict():
+        history = previous["fit"]["rounds"][:-1]  # a fit goes on: its last round is this call's round 1
     for i in range(rounds):
         if i:
             log(f"[synth] round {i + 1}: refold under {search.budget.to_dict()} (searched on estimates)")
@@ -485,7 +488,7 @@ def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False,
         if fractions == search.budget.to_dict():  # nothing the search could fold smaller
             log("[synth] no estimate to scale for what is over the budget: the folding stays")
             break
-        search = replace(cfg, budget=Budget(**fractions), start_step="folding")
+        search = replace(cfg, budget=Budget(**fractions), fit_budget=asked, start_step="folding")
     sec["fit"] = {"asked": asked.to_dict(), "rounds": history}
     add_section(cfg.out_dir, "synth", sec)
     return sec

@@ -183,7 +183,7 @@ def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_bu
 
     written = {}
     monkeypatch.setattr(synth, "synthesize", fake_synthesize)
-    monkeypatch.setattr(runner, "run_build", lambda c, log=print: builds.append(c.start_step))
+    monkeypatch.setattr(runner, "run_build", lambda c, log=print: builds.append((c.start_step, c.fit_budget)))
     monkeypatch.setattr(report, "add_section", lambda out, key, sec: written.setdefault(key, sec))
     rep = json.loads((cfg.out_dir / "report.json").read_text())
     rep.pop("synth", None)  # no synthesis of this folding yet: round 1 synthesizes
@@ -191,7 +191,7 @@ def test_fit_refolds_under_the_budget_scaled_by_what_synthesis_found(tiny_vgg_bu
     sec = synth.fit_by_synthesis(cfg, rounds=3, log=lambda m: None)
     assert [a for _, a in calls] == [0.02, 0.02]  # always checked against the budget asked
     assert calls[1][0] == pytest.approx(0.02 / 2.5 * synth.FIT_MARGIN)
-    assert builds == ["folding"]  # one refold, from the folding step
+    assert builds == [("folding", Budget(LUT=0.02))]  # one refold, from the folding step, that keeps the ask
     assert sec["fits_budget"] and [r["fits_budget"] for r in sec["fit"]["rounds"]] == [False, True]
     assert written["synth"]["fit"]["asked"]["LUT"] == 0.02
 
@@ -216,10 +216,12 @@ def test_a_build_folder_keeps_the_folding_inputs_it_was_made_with(tiny_vgg_build
     from compile.config import Budget, config_from_build
 
     cfg, _ = tiny_vgg_build
-    cfg = replace(copy_build(cfg, tmp_path), budget=Budget(LUT=0.5), impl_style={"MVAU": "rtl"}, lutram_weights=True)
+    cfg = replace(copy_build(cfg, tmp_path), budget=Budget(LUT=0.2), fit_budget=Budget(LUT=0.5),
+                  impl_style={"MVAU": "rtl"}, lutram_weights=True)
     cfg.save()
     back = config_from_build(cfg.out_dir)
-    assert (back.budget, back.impl_style, back.lutram_weights) == (Budget(LUT=0.5), {"MVAU": "rtl"}, True)
+    assert (back.budget, back.fit_budget, back.impl_style, back.lutram_weights) == (
+        Budget(LUT=0.2), Budget(LUT=0.5), {"MVAU": "rtl"}, True)
 
 
 @pytest.mark.parametrize("top, op, params, estimate", [
@@ -250,6 +252,29 @@ def test_fit_starts_from_the_builds_own_synthesis(synthesized, monkeypatch):
     monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("synthesized again"))
     sec = synth.fit_by_synthesis(cfg, rounds=2, log=lambda m: None)
     assert sec["total"] == s["total"] and sec["fits_budget"] and len(sec["fit"]["rounds"]) == 1
+
+
+def test_a_fit_goes_on_against_the_budget_it_was_asked(synthesized, tmp_path, monkeypatch):
+    """A build an earlier fit refolded searched under a scaled budget; a later --fit checks it against the
+    budget first asked (kept in build_config.json as fit_budget), not the scaled one, and keeps the rounds
+    before it."""
+    from dataclasses import replace
+
+    import compile.synth as synth
+    from compile.config import Budget, config_from_build
+
+    cfg, s = synthesized
+    cfg = replace(copy_build(cfg, tmp_path), budget=Budget(LUT=0.001), fit_budget=Budget())
+    cfg.save()
+    rep = json.loads((cfg.out_dir / "report.json").read_text())
+    earlier = {"search_budget": Budget().to_dict(), "frames_per_s": 1.0, "fits_budget": False,
+               "synthesized": {"LUT": 10 ** 6, "BRAM_18K": 0, "URAM": 0, "DSP": 0}}
+    rep["synth"]["fit"] = {"asked": Budget().to_dict(), "rounds": [earlier, dict(earlier, frames_per_s=0.5)]}
+    (cfg.out_dir / "report.json").write_text(json.dumps(rep))
+    monkeypatch.setattr(synth, "synthesize", lambda *a, **k: pytest.fail("synthesized again"))
+    sec = synth.fit_by_synthesis(config_from_build(cfg.out_dir), rounds=1, log=lambda m: None)
+    assert sec["fits_budget"] and sec["resources"]["LUT"]["budget"] == Budget().LUT * cfg.board.capacity("LUT")
+    assert [r["frames_per_s"] for r in sec["fit"]["rounds"]][0] == 1.0 and len(sec["fit"]["rounds"]) == 2
 
 
 # The layers the by-layer test runs Yosys on: every DSP and block RAM of tiny_vgg is in its MVAUs; a FIFO and a
