@@ -21,6 +21,22 @@ def mvu_lanes(weight_bits: int, act_bits: int, narrow_weights: bool, version: in
     return 1 + (a_width - (not narrow_weights) - weight_bits) // (weight_bits + act_bits - 1)
 
 
+def lane_widths(weight_bits: int, act_bits: int, accu_bits: int, narrow_weights: bool, version: int) -> list[int]:
+    """Bits of each lane's slice of the DSP's P output in mvu.sv (its lo_width per lane, from sliceLanes): the
+    minimum lane width plus the A input's slack spread over the lower lanes, the top lane up to ACCU_WIDTH."""
+    a_width, p_width = 25 + 2 * (version > 1), 48 + 10 * (version > 2)
+    lanes = mvu_lanes(weight_bits, act_bits, narrow_weights, version)
+    min_lane = weight_bits + act_bits - 1
+    slack = a_width - ((not narrow_weights) + weight_bits + (lanes - 1) * min_lane)
+    offsets = [0]
+    for i in range(1, lanes):
+        extra = (slack + (lanes - 1 - i)) // (lanes - i)
+        offsets.append(offsets[-1] + min_lane + extra)
+        slack -= extra
+    offsets.append(min(offsets[-1] + accu_bits, p_width))
+    return [hi - lo for lo, hi in zip(offsets, offsets[1:])]
+
+
 def int8_core(weight_bits: int, act_bits: int, narrow_weights: bool, version: int) -> bool:
     """Whether mvu_vvu_axi picks the DSP58 INT8 core (mvu_vvu_8sx9_dsp58) instead of mvu.sv (genINT8)."""
     return version > 2 and mvu_lanes(weight_bits, act_bits, narrow_weights, version) <= 3 \
@@ -36,12 +52,17 @@ def narrow_weights(inst, model) -> bool:
     return w is not None and float(w.min()) != inst.get_input_datatype(1).min()
 
 
+def dsp_version(part: str) -> int:
+    """mvu.sv's VERSION for the part's DSP slice: 1 DSP48E1, 2 DSP48E2, 3 DSP58."""
+    from finn.util.basic import get_dsp_block
+
+    return {"DSP58": 3, "DSP48E2": 2}.get(get_dsp_block(part), 1)
+
+
 def mvau_rtl_dsps(inst, part: str, model=None) -> int | None:
     """DSP slices of an MVAU_rtl layer as mvu.sv builds it; None where another core serves it (DSP58's INT8
     core), whose figure FINN's estimate keeps."""
-    from finn.util.basic import get_dsp_block
-
-    version = {"DSP58": 3, "DSP48E2": 2}.get(get_dsp_block(part), 1)
+    version = dsp_version(part)
     wb, ab = inst.get_input_datatype(1).bitwidth(), inst.get_input_datatype(0).bitwidth()
     narrow = narrow_weights(inst, model)
     if int8_core(wb, ab, narrow, version):

@@ -17,6 +17,10 @@ resource by the share of its budget it uses (sum over resources of use / budget)
   it exactly, for the scalarised cost. (With several binding resources at once the per-unit choice is a
   heuristic: a unit could trade LUTs for BRAM in a way the weighted sum does not see.)
 
+Rebalancing: where the cheapest folding at T is over the budget in one resource while another has room,
+the resource over it is weighed more, round by round, and the options that move work between resources
+(an RTL VVAU's products in DSP slices rather than LUTs, the other side of its resType "auto") join in.
+
 FINN's SetFolding instead walks SIMD then PE up to the first value that meets the target, without
 looking at resources; it stays available as folding_strategy="finn".
 """
@@ -35,6 +39,7 @@ from amc_cli.inputs import read_json
 from .boards import RESOURCES
 from .dsp_packing import mvau_rtl_dsps
 from .hwops.lutram import LUTRAM_DEPTH, in_lutram, lutram_luts
+from .mvu_fabric import mvau_rtl_fabric_luts
 
 #: The node attributes FINN's builder extracts into its folding configs.
 FOLD_ATTRS = [
@@ -215,6 +220,8 @@ class Option:
     cycles: int = 0
     res: dict[str, float] = field(default_factory=dict)
     cost: float = 0.0
+    #: taken only to rebalance a folding over its budget (products moved between LUTs and DSP slices)
+    alternative: bool = False
 
 
 @dataclass
@@ -272,6 +279,9 @@ def _raw_options(model, node, lutram_weights: bool = False) -> tuple[list, list[
                     if swu_rtl:
                         o[swu.name]["parallel_window"] = 1 if simd > 1 else 0
                 opts.append(o)
+        if node.op_type == "VVAU_rtl" and inst.get_nodeattr("resType") == "auto" and hasattr(inst, "use_dsp"):
+            elsewhere = "lut" if inst.use_dsp() else "dsp"  # where "auto" does not put the products
+            opts += [{**o, n: {**o[n], "resType": elsewhere}} for o in opts]
         return nodes, opts
     if b == "ConvolutionInputGenerator":
         if inst.get_nodeattr("depthwise") == 1:
@@ -326,8 +336,9 @@ def weight_lutram_luts(node) -> int:
 
 
 def resource_estimate(node, part: str, model=None) -> dict[str, float]:
-    """FINN's per-layer resource estimate, plus what it leaves out (weight_lutram_luts), with the DSPs of an
-    RTL MVAU as mvu.sv packs them (dsp_packing; `model` gives the weights its packing depends on)."""
+    """FINN's per-layer resource estimate, plus what it leaves out (weight_lutram_luts; an RTL MVAU's adder
+    trees, mvu_fabric), with the DSPs of an RTL MVAU as mvu.sv packs them (dsp_packing; `model` gives the
+    weights its packing depends on)."""
     inst = _inst(node)
     r = inst.node_res_estimation(part)
     res = {k: float(r.get(k, 0)) for k in RESOURCES}
@@ -338,6 +349,7 @@ def resource_estimate(node, part: str, model=None) -> dict[str, float]:
         dsps = mvau_rtl_dsps(inst, part, model)
         if dsps is not None:
             res["DSP"] = float(dsps)
+            res["LUT"] += mvau_rtl_fabric_luts(inst, part, model)
     return res
 
 
@@ -379,7 +391,7 @@ def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
                 res = {r: res[r] + rr[r] for r in RESOURCES}
             units.append(Unit(node.name, names, [Option({}, cyc, res)], fixed=True))
             continue
-        saved = _current_attrs(model, names, raw[0])
+        saved = _current_attrs(model, names, {nm: {a: None for o in raw for a in o.get(nm, {})} for nm in names})
         opts = []
         for attrs in raw:
             try:
@@ -391,7 +403,7 @@ def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
                     res = {r: res[r] + rr[r] for r in RESOURCES}
             except Exception:  # an option FINN's models reject is not an option
                 continue
-            opts.append(Option(attrs, cyc, res))
+            opts.append(Option(attrs, cyc, res, alternative=any("resType" in av for av in attrs.values())))
         _set(model, saved)
         if not opts:
             raise FoldingError(f"no valid folding option for {node.name} ({node.op_type})")
@@ -399,14 +411,14 @@ def build_units(model, part: str, lutram_weights: bool = False) -> list[Unit]:
     return units
 
 
-def _cost(res: dict[str, float], limits: dict[str, float]) -> float:
+def _cost(res: dict[str, float], limits: dict[str, float], weights: dict[str, float] | None = None) -> float:
     c = 0.0
     for r in RESOURCES:
         if res.get(r, 0) <= 0:
             continue
         if limits.get(r, 0) <= 0:
             return math.inf
-        c += res[r] / limits[r]
+        c += res[r] / limits[r] * (weights[r] if weights else 1.0)
     return c
 
 
@@ -452,14 +464,18 @@ class Folding:
         }
 
 
-def _choose(units: list[Unit], limits: dict[str, float], T: int, strategy: str) -> Folding:
+def _choose(units: list[Unit], limits: dict[str, float], T: int, strategy: str,
+            weights: dict[str, float] | None = None) -> Folding:
+    """Per unit, the cheapest option of at most T cycles (the fastest where none is); with `weights`, each
+    resource's share of its budget weighed so, and the rebalancing alternatives among the options."""
     choice, missed = {}, []
     for u in units:
-        ok = [o for o in u.options if o.cycles <= T]
+        options = [o for o in u.options if weights or not o.alternative]
+        ok = [o for o in options if o.cycles <= T]
         if ok:
-            best = min(ok, key=lambda o: (_cost(o.res, limits), o.cycles))
+            best = min(ok, key=lambda o: (_cost(o.res, limits, weights), o.cycles))
         else:
-            best = min(u.options, key=lambda o: (o.cycles, _cost(o.res, limits)))
+            best = min(options, key=lambda o: (o.cycles, _cost(o.res, limits, weights)))
             if not u.fixed:
                 missed.append(u.name)
         choice[u.name] = best
@@ -469,12 +485,31 @@ def _choose(units: list[Unit], limits: dict[str, float], T: int, strategy: str) 
                    sum(len(u.options) for u in units))
 
 
+REBALANCE_ROUNDS = 8
+
+
+def _choose_within(units: list[Unit], limits: dict[str, float], T: int, strategy: str) -> Folding:
+    """The cheapest folding at T; where that is over the budget in a resource, rebalanced: that resource
+    weighed twice as much each round, so the units that can trade it for another with room left (a VVAU's
+    products in DSP slices instead of LUTs, a smaller SIMD for a larger PE) do so. The first rebalanced
+    folding that fits, else the cheapest one."""
+    first = _choose(units, limits, T, strategy)
+    f, weights = first, dict.fromkeys(RESOURCES, 1.0)
+    for _ in range(REBALANCE_ROUNDS):
+        if f.fits:
+            return f
+        over = [r for r in RESOURCES if f.res[r] > limits[r] + 1e-9]
+        weights.update({r: 2 * weights[r] for r in over})
+        f = _choose(units, limits, T, strategy, weights)
+    return f if f.fits else first
+
+
 def search_cheapest(units: list[Unit], limits: dict[str, float], target_cycles: int) -> Folding:
     """Per unit, the cheapest option meeting target_cycles (the fastest one where none does)."""
     for u in units:
         for o in u.options:
             o.cost = _cost(o.res, limits)
-    return _choose(units, limits, int(target_cycles), "cheapest-for-target")
+    return _choose_within(units, limits, int(target_cycles), "cheapest-for-target")
 
 
 def search_fastest(units: list[Unit], limits: dict[str, float]) -> Folding:
@@ -486,7 +521,7 @@ def search_fastest(units: list[Unit], limits: dict[str, float]) -> Folding:
     cands = sorted({o.cycles for u in units for o in u.options if o.cycles >= floor} | {floor})
 
     def fits(T):
-        f = _choose(units, limits, T, "fastest-within-budget")
+        f = _choose_within(units, limits, T, "fastest-within-budget")
         return f if f.fits else None
 
     slowest = fits(cands[-1])

@@ -3,9 +3,9 @@ throughput (frames/s and I/Q samples/s at the clock) and latency. JSON for scrip
 
 All figures are FINN's analytical estimates (get_exp_cycles, node_res_estimation) of the dataflow layers
 alone, corrected where synthesis proved them wrong (folding.resource_estimate: RTL MVAU DSPs as mvu.sv packs
-lanes, shallow weight memories in LUTs, which FINN leaves out; FINN's own DSP and BRAM figures stay beside
-them as `*_finn`): FIFOs and data width converters (inserted by FINN's hardware generation), the DMA/shell
-and the host-side ops are not in them. `make synth` adds the synthesized counts (`synth`).
+lanes and its adder trees in LUTs, shallow weight memories in LUTs, which FINN leaves out; FINN's own LUT,
+DSP and BRAM figures stay beside them as `*_finn`): FIFOs and data width converters (inserted by FINN's
+hardware generation), the DMA/shell and the host-side ops are not in them. `make synth` adds the synthesized counts (`synth`).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from .config import model_name
 from .transforms.inputview import polyphase_of
 
 REPORT_FORMAT = "amc-fpga-compile-report/1"
-CORRECTED = ("DSP", "BRAM_18K")  # estimates of FINN's that folding.resource_estimate corrects
+CORRECTED = ("LUT", "DSP", "BRAM_18K")  # estimates of FINN's that folding.resource_estimate corrects
 
 
 def layer_rows(model, part: str) -> list[dict]:
@@ -289,7 +289,7 @@ def synth_table(s: dict) -> list[str]:
     lines.append(f"| CARRY | {t['CARRY']:,} | - | - | | | |")
     finn = s["estimate_finn"]
     lines += ["", f"Estimates corrected where synthesis proved FINN's wrong: DSP as mvu.sv packs lanes (FINN's own "
-              f"{finn['DSP']:,.0f}), weight memories of at most 64 words in LUTs (FINN's BRAM_18K "
+              f"{finn['DSP']:,.0f}), its adder trees in LUTs (FINN's LUT {finn.get('LUT', 0):,.0f}), weight memories of at most 64 words in LUTs (FINN's BRAM_18K "
               f"{finn['BRAM_18K']:,.0f}). {s['note']}."]
     if s.get("problems"):
         lines += ["", f"**By synthesis it does not meet what was asked:** {'; '.join(s['problems'])}."]

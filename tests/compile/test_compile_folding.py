@@ -1,5 +1,6 @@
 """Folding: the search respects the budget and meets targets, FINN's JSON round-trips."""
 import json
+import math
 
 import pytest
 
@@ -117,6 +118,9 @@ def test_budget_parsing():
 
 def test_weights_in_distributed_ram_are_costed_in_luts_and_offered_only_where_shallow():
     from onnx import helper
+    from qonnx.custom_op.registry import getCustomOp
+
+    from compile.mvu_fabric import mvau_rtl_fabric_luts
 
     def mvau(ram_style, pe=8, simd=80):
         return helper.make_node("MVAU_rtl", ["x", "w"], ["y"], name="m", domain="finn.custom_op.fpgadataflow.rtl",
@@ -124,15 +128,18 @@ def test_weights_in_distributed_ram_are_costed_in_luts_and_offered_only_where_sh
                                 weightDataType="INT4", outputDataType="INT32", noActivation=1,
                                 mem_mode="internal_decoupled", ram_style=ram_style)
 
-    # fully parallel: one word of 8 x 80 four-bit weights, one LUT per bit (64 words deep, 1 used)
-    assert fl.weight_lutram_luts(mvau("distributed")) == 8 * 80 * 4
-    assert fl.weight_lutram_luts(mvau("distributed", pe=2, simd=4)) == 2 * 4 * 4 * 2  # 80 words deep: 2 LUTs a bit
+    # fully parallel: one word of 8 x 80 four-bit weights, at most 32 deep: 14 bits per eight LUTs (RAM32M16)
+    assert fl.weight_lutram_luts(mvau("distributed")) == 8 * math.ceil(8 * 80 * 4 / 14)
+    # 80 words of 2 x 4 four-bit weights: two 64-deep RAM64M8 of 7 bits per eight LUTs
+    assert fl.weight_lutram_luts(mvau("distributed", pe=2, simd=4)) == 2 * 8 * math.ceil(2 * 4 * 4 / 7)
     # left to synthesis ("auto"): at most 64 words deep it is distributed RAM too (synthesis never spends a block
     # RAM on it; FINN's estimate counts one), deeper it stays block RAM as FINN counts it
-    assert fl.weight_lutram_luts(mvau("auto")) == 8 * 80 * 4
+    assert fl.weight_lutram_luts(mvau("auto")) == fl.weight_lutram_luts(mvau("distributed"))
     assert fl.weight_lutram_luts(mvau("auto", pe=2, simd=4)) == 0
     est = fl.resource_estimate(mvau("distributed"), "xczu7ev-ffvc1156-2-e")
-    assert est["LUT"] >= 8 * 80 * 4 and est["BRAM_18K"] == 0
+    assert est["BRAM_18K"] == 0
+    assert est["LUT"] == fl.weight_lutram_luts(mvau("distributed")) + mvau_rtl_fabric_luts(
+        getCustomOp(mvau("distributed")), "xczu7ev-ffvc1156-2-e")  # FINN's own: none
     assert fl.resource_estimate(mvau("auto"), "xczu7ev-ffvc1156-2-e")["BRAM_18K"] == 0
     assert fl.resource_estimate(mvau("auto", pe=2, simd=4), "xczu7ev-ffvc1156-2-e")["BRAM_18K"] > 0
     _, plain = fl._raw_options(None, mvau("auto"))
@@ -143,3 +150,47 @@ def test_weights_in_distributed_ram_are_costed_in_luts_and_offered_only_where_sh
         styles[(o["m"]["PE"], o["m"]["SIMD"])].append(o["m"]["ram_style"])
     assert styles[(8, 80)] == ["auto", "distributed"]
     assert styles[(1, 1)] == ["auto"]  # 640 words deep: block RAM only
+
+
+def test_a_folding_over_one_resource_is_rebalanced_onto_another_with_room():
+    """Two layers of 100 cycles: the cheapest choice puts both in LUTs, over the LUT budget with DSPs
+    unused; rebalancing moves the one that can move into DSPs (an alternative, never taken otherwise)."""
+    def unit(name, lut, alt=None):
+        opts = [fl.Option({name: {}}, 100, {"LUT": lut, "DSP": 0, "BRAM_18K": 0, "URAM": 0})]
+        if alt:
+            opts.append(fl.Option({name: {"resType": "dsp"}}, 100, {"LUT": alt[0], "DSP": alt[1], "BRAM_18K": 0,
+                                                                     "URAM": 0}, alternative=True))
+        return fl.Unit(name, [name], opts)
+
+    units = [unit("a", 60, alt=(10, 40)), unit("b", 30)]
+    roomy = {"LUT": 100, "DSP": 100, "BRAM_18K": 10, "URAM": 10}
+    assert fl.search_cheapest(units, roomy, 100).attrs() == {"a": {}, "b": {}}  # fits: nothing moves
+    tight = dict(roomy, LUT=60)
+    f = fl.search_cheapest(units, tight, 100)
+    assert f.fits and f.attrs()["a"] == {"resType": "dsp"} and f.res["LUT"] == 40 and f.res["DSP"] == 40
+    # no room in DSPs either: the cheapest folding stands, over the budget as before
+    f = fl.search_cheapest(units, dict(tight, DSP=20), 100)
+    assert not f.fits and f.attrs()["a"] == {}
+
+
+def test_rtl_vvau_products_may_move_to_dsps_only_as_a_rebalancing_alternative(tiny_bacalhau_build):
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg, _ = tiny_bacalhau_build
+    model = ModelWrapper(str(artefact_path(cfg, "specialize_layers")))
+    vvaus = [n for n in model.graph.node if n.op_type == "VVAU_rtl"]
+    assert vvaus
+    units = {u.name: u for u in fl.build_units(model, cfg.board.part)}
+    for node in vvaus:
+        inst = fl._inst(node)
+        unit = next(u for u in units.values() if node.name in u.nodes)
+        plain = [o for o in unit.options if not o.alternative]
+        moved = [o for o in unit.options if o.alternative]
+        assert len(plain) == len(moved)
+        assert {o.attrs[node.name]["resType"] for o in moved} == {"lut" if inst.use_dsp() else "dsp"}
+        # the same parallelism, with the products' cost moved between LUTs and DSP slices
+        for p, m in zip(plain, moved):
+            assert {k: v for k, v in m.attrs[node.name].items() if k != "resType"} == p.attrs[node.name]
+            assert (m.res["DSP"] > p.res["DSP"]) == (not inst.use_dsp())
+            assert (m.res["LUT"] < p.res["LUT"]) == (not inst.use_dsp())
+        assert inst.get_nodeattr("resType") == "auto"  # the model is left as found
