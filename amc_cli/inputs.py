@@ -24,15 +24,16 @@ FRAME_LEN = 1024
 
 
 def human_bytes(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024:
             return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n} bytes"
+    return f"{n:.1f} TiB"
 
 
-def checked_file(path: str | Path, what: str, max_bytes: int) -> Path:
-    """`path` if it is a non-empty regular file of at most `max_bytes`; otherwise one line saying why not.
+def checked_file(path: str | Path, what: str, max_bytes: int | None = None) -> Path:
+    """`path` if it is a non-empty regular file (of at most `max_bytes`, where given; memory-mapped and
+    streamed formats need no bound); otherwise one line saying why not.
 
     Only stat() is used: a refused file is never opened.
     """
@@ -44,7 +45,7 @@ def checked_file(path: str | Path, what: str, max_bytes: int) -> Path:
     size = path.stat().st_size
     if size == 0:
         raise RefusedInput(f"{path}: the file is empty (0 bytes), not {what}")
-    if size > max_bytes:
+    if max_bytes is not None and size > max_bytes:
         raise RefusedInput(f"{path}: {human_bytes(size)}, larger than {what} can be ({human_bytes(max_bytes)}); "
                            "is it the right file?")
     return path
@@ -151,7 +152,7 @@ def load_npy(path: str | Path, what: str):
     headers are refused in one line."""
     import numpy as np
 
-    path = checked_file(path, f"an .npy array of {what}", 1 << 62)
+    path = checked_file(path, f"an .npy array of {what}")
     try:
         x = np.load(path, mmap_mode="r", allow_pickle=False)
     except ValueError as exc:  # object arrays (pickles), a bad header, a file shorter than its header says

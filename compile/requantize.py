@@ -212,7 +212,7 @@ def read_frames(path: Path, n: int) -> np.ndarray:
         return np.asarray(x[np.linspace(0, len(x) - 1, n).astype(int)], dtype=np.float32)
     import h5py
 
-    checked_file(path, "a RadioML-schema HDF5 file", 1 << 62)
+    checked_file(path, "a RadioML-schema HDF5 file")
     try:
         with h5py.File(path, "r") as f:
             if not isinstance(f.get("X"), h5py.Dataset):

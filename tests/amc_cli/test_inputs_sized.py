@@ -17,7 +17,7 @@ from compile_support import FIXTURES, copy_build
 from conftest import write_toy_radioml
 
 from amc_cli import RefusedInput
-from amc_cli.inputs import check_count, checked_file, frames_shape_problem, load_npy, load_onnx, max_threads
+from amc_cli.inputs import check_count, checked_file, frames_shape_problem, human_bytes, load_npy, load_onnx, max_threads
 from amc_cli.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -66,6 +66,14 @@ def test_checked_file_names_what_is_wrong(tmp_path):
         checked_file(tmp_path, "a checkpoint", 10)
     with pytest.raises(RefusedInput, match="the file is empty"):
         checked_file(tmp_path / "empty.pt", "a checkpoint", 10)
+    (tmp_path / "big.pt").write_bytes(b"x" * 2048)
+    with pytest.raises(RefusedInput, match=r"2.0 KiB, larger than a checkpoint can be \(10 bytes\)"):
+        checked_file(tmp_path / "big.pt", "a checkpoint", 10)
+    assert checked_file(tmp_path / "big.pt", "an HDF5 file") == tmp_path / "big.pt"  # no bound given: none
+
+
+def test_sizes_read_in_binary_units_up_to_tebibytes():
+    assert [human_bytes(n) for n in (5, 2048, 3 << 30, 5 << 40)] == ["5 bytes", "2.0 KiB", "3.0 GiB", "5.0 TiB"]
 
 
 # ---- ONNX external data --------------------------------------------------------------------------
