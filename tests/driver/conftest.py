@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "compile"
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/loopback.py: the servers both suites start
 
 N_CLASSES, N_SNRS = 24, 26
 SNRS_DB = tuple(range(-20, 31, 2))

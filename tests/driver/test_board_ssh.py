@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,18 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, compile_python
+from conftest import compile_python
 from driver import deploy
+from loopback import accepts_connections, free_port, loopback_server
 
 SSHD = shutil.which("sshd") or next((p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if Path(p).exists()), None)
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _children() -> dict:
@@ -80,7 +72,7 @@ def sshd(tmp_path_factory):
     for name in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True, timeout=30)
     shutil.copy(d / "client_key.pub", d / "authorized_keys")
-    port = _free_port()
+    port = free_port()
     (d / "sshd_config").write_text(
         f"HostKey {d / 'host_key'}\nAuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nPidFile none\n"
@@ -97,33 +89,16 @@ def sshd(tmp_path_factory):
         (bindir / tool).write_text(f"#!/bin/sh\nexec {real} -F {d / 'ssh_config'} \"$@\"\n")
         (bindir / tool).chmod(0o755)
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
-    log = open(d / "sshd.log", "w")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port),
-                             "-o", "ListenAddress=127.0.0.1"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            if proc.poll() is not None:
-                pytest.skip(f"sshd did not start: {(d / 'sshd.log').read_text()[-500:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"sshd did not listen within 15 s: {(d / 'sshd.log').read_text()[-500:]}")
-                time.sleep(0.1)
-        yield {"port": port, "dir": d, "bin": bindir, "pid": proc.pid, "log": d / "sshd.log"}
-    finally:
-        rest = descendants(proc.pid)
-        _signal(rest, signal.SIGCONT)
-        proc.terminate()
+    rest = []
+    with loopback_server([SSHD, "-D", "-e", "-f", str(d / "sshd_config"), "-p", str(port),
+                          "-o", "ListenAddress=127.0.0.1"], d / "sshd.log", lambda: accepts_connections(port),
+                         name="sshd", timeout_s=15, on_early_exit=pytest.skip) as proc:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        _signal(rest, signal.SIGKILL)
-        log.close()
+            yield {"port": port, "dir": d, "bin": bindir, "pid": proc.pid, "log": d / "sshd.log"}
+        finally:
+            rest = descendants(proc.pid)  # sessions a test froze: thawed to let sshd stop, then killed
+            _signal(rest, signal.SIGCONT)
+    _signal(rest, signal.SIGKILL)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, compile_python
 from driver import deploy
 from driver.deploy import BoardUnreachable, Target
+from loopback import free_port
 
 
 def test_emulated_deployment_agrees_with_the_software_model_frame_by_frame(fixture_run, tiny_build, tmp_path, capsys):
@@ -110,14 +111,6 @@ def test_board_deployment_without_a_bitfile_stops_before_any_ssh(fixture_run, ti
     assert rc == 3 and "no bitfile" in err and "make bitstream" in err
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 @pytest.fixture(scope="module")
 def build_with_bitfile(tiny_build, tmp_path_factory):
     """A copy of the build with stand-in finn-plus outputs (bitfile, hwh, settings.json)."""
@@ -136,7 +129,7 @@ def build_with_bitfile(tiny_build, tmp_path_factory):
 def test_a_refused_connection_is_reported_at_once(fixture_run, build_with_bitfile, tmp_path, capsys):
     if shutil.which("ssh") is None:
         pytest.skip("no ssh client on this machine")
-    port = _closed_port()
+    port = free_port()  # nothing listens: the connection is refused
     t0 = time.monotonic()
     rc = deploy.main([str(fixture_run), "--board", f"xilinx@127.0.0.1:{port}", "--build", str(build_with_bitfile),
                       "--out", str(tmp_path / "o"), "--connect-timeout", "2"])

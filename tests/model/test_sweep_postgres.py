@@ -23,7 +23,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import pytest
 import yaml
 
 from amc_cli.paths import REPO_ROOT
+from loopback import free_port, loopback_server
 
 ROOT = REPO_ROOT
 GRID = [2, 3, 4, 5, 6, 7]  # net.args.w_bits: six points, so the surviving worker still has work after the grace
@@ -51,14 +51,6 @@ def _pg_bindir() -> Path | None:
         return None
     bindir = Path(found).resolve().parent
     return bindir if (bindir / "postgres").exists() else None
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _server_user() -> dict:
@@ -98,44 +90,30 @@ def postgres(tmp_path):
     else:
         home = tmp_path / "pg"
         home.mkdir()
-    data, log_path = home / "data", tmp_path / "postgres.log"
-    proc = None
+    data = home / "data"
     try:
         init = subprocess.run([str(bindir / "initdb"), "-D", str(data), "-U", "sweep", "--auth=trust", "--no-locale",
                                "-E", "UTF8", "--no-sync"], cwd=home, capture_output=True, text=True, timeout=120,
                               **as_user)
         if init.returncode != 0:
             pytest.fail(f"initdb failed: {(init.stderr or init.stdout)[-800:]}")
-        port = _free_port()
-        log = open(log_path, "w")
-        proc = subprocess.Popen(
-            [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-             "-c", f"unix_socket_directories={home}", "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "shared_buffers=16MB"],
-            cwd=home, stdout=log, stderr=subprocess.STDOUT, **as_user)
-        log.close()
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"postgres exited ({proc.returncode}): {log_path.read_text()[-800:]}")
-            try:
-                with psycopg.connect(host="127.0.0.1", port=port, user="sweep", dbname="postgres",
-                                     autocommit=True, connect_timeout=2) as conn:
-                    conn.execute("CREATE DATABASE sweeps")
-                break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"postgres did not accept connections within 30 s: {log_path.read_text()[-800:]}")
-                time.sleep(0.2)
-        yield f"postgresql+psycopg://sweep@127.0.0.1:{port}/sweeps"
+        port = free_port()
+
+        def make_database() -> bool:
+            with psycopg.connect(host="127.0.0.1", port=port, user="sweep", dbname="postgres", autocommit=True,
+                                 connect_timeout=2) as conn:
+                conn.execute("CREATE DATABASE sweeps")
+            return True
+
+        with loopback_server(
+                [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
+                 "-c", f"unix_socket_directories={home}", "-c", "fsync=off", "-c", "synchronous_commit=off",
+                 "-c", "full_page_writes=off", "-c", "shared_buffers=16MB"],
+                tmp_path / "postgres.log", make_database, name="postgres", not_yet=(psycopg.OperationalError,),
+                stop_signal=signal.SIGINT,  # fast shutdown: disconnects clients, stops at once
+                cwd=home, **as_user):
+            yield f"postgresql+psycopg://sweep@127.0.0.1:{port}/sweeps"
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # fast shutdown: disconnects clients, stops at once
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
         shutil.rmtree(home, ignore_errors=True)
 
 
