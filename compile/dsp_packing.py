@@ -10,6 +10,7 @@ not inferred, so this count is what synthesis finds (docs/upstream/mvau-rtl-dsp-
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 
 def mvu_lanes(weight_bits: int, act_bits: int, narrow_weights: bool, version: int) -> int:
@@ -59,13 +60,39 @@ def dsp_version(part: str) -> int:
     return {"DSP58": 3, "DSP48E2": 2}.get(get_dsp_block(part), 1)
 
 
-def mvau_rtl_dsps(inst, part: str, model=None) -> int | None:
-    """DSP slices of an MVAU_rtl layer as mvu.sv builds it; None where another core serves it (DSP58's INT8
-    core), whose figure FINN's estimate keeps."""
+@dataclass(frozen=True)
+class MvuShape:
+    """What mvu.sv's packing depends on, as FINN's generate_hdl sets its parameters for an MVAU_rtl layer."""
+
+    version: int
+    weight_bits: int
+    act_bits: int
+    accu_bits: int
+    narrow_weights: bool
+    pe: int
+    simd: int
+
+    @property
+    def lanes(self) -> int:
+        return mvu_lanes(self.weight_bits, self.act_bits, self.narrow_weights, self.version)
+
+    def lane_widths(self) -> list[int]:
+        return lane_widths(self.weight_bits, self.act_bits, self.accu_bits, self.narrow_weights, self.version)
+
+
+def mvu_shape(inst, part: str, model=None) -> MvuShape | None:
+    """The MVAU_rtl layer's packing parameters; None where another core serves it (DSP58's INT8 core)."""
     version = dsp_version(part)
     wb, ab = inst.get_input_datatype(1).bitwidth(), inst.get_input_datatype(0).bitwidth()
     narrow = narrow_weights(inst, model)
     if int8_core(wb, ab, narrow, version):
         return None
-    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
-    return math.ceil(pe / mvu_lanes(wb, ab, narrow, version)) * simd
+    return MvuShape(version, wb, ab, inst.get_output_datatype().bitwidth(), narrow, int(inst.get_nodeattr("PE")),
+                    int(inst.get_nodeattr("SIMD")))
+
+
+def mvau_rtl_dsps(inst, part: str, model=None) -> int | None:
+    """DSP slices of an MVAU_rtl layer as mvu.sv builds it; None where another core serves it (DSP58's INT8
+    core), whose figure FINN's estimate keeps."""
+    shape = mvu_shape(inst, part, model)
+    return None if shape is None else math.ceil(shape.pe / shape.lanes) * shape.simd

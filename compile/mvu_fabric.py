@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from .dsp_packing import dsp_version, int8_core, lane_widths, narrow_weights
+from .dsp_packing import mvu_shape
 
 LUTS_PER_TREE_BIT = 0.77  # adder-tree input bits: SIMD x the lanes' widths, over every pipeline
 LUTS_PER_PRODUCT = 12.5  # PE x SIMD
@@ -32,12 +32,8 @@ def adder_tree_bits(pe: int, simd: int, widths: list[int]) -> int:
 def mvau_rtl_fabric_luts(inst, part: str, model=None) -> int | None:
     """LUT sites (logic and shift registers) of an MVAU_rtl layer beside its DSPs and weights; None where
     mvu.sv does not serve it (DSP58's INT8 core)."""
-    version = dsp_version(part)
-    wb, ab = inst.get_input_datatype(1).bitwidth(), inst.get_input_datatype(0).bitwidth()
-    narrow = narrow_weights(inst, model)
-    if int8_core(wb, ab, narrow, version):
+    shape = mvu_shape(inst, part, model)
+    if shape is None:
         return None
-    pe, simd = int(inst.get_nodeattr("PE")), int(inst.get_nodeattr("SIMD"))
-    accu = inst.get_output_datatype().bitwidth()
-    bits = adder_tree_bits(pe, simd, lane_widths(wb, ab, accu, narrow, version))
-    return round(LUTS_PER_TREE_BIT * bits + LUTS_PER_PRODUCT * pe * simd + LUTS_PER_LAYER)
+    bits = adder_tree_bits(shape.pe, shape.simd, shape.lane_widths())
+    return round(LUTS_PER_TREE_BIT * bits + LUTS_PER_PRODUCT * shape.pe * shape.simd + LUTS_PER_LAYER)
