@@ -449,9 +449,10 @@ MEASURED = ("tool", "family", "label", "method", "seconds", "total", "layers", "
 def fit_by_synthesis(cfg: BuildConfig, rounds: int = 3, per_layer: bool = False, log=print,
                      by_layer: bool = False) -> dict:
     """Fold, synthesize, and refold until the synthesized accelerator fits the budget asked (at most `rounds`
-    syntheses): `cfg.fit_budget` where an earlier fit refolded the build, else `cfg.budget`. The folding search works on estimates; where synthesis finds a resource over its budget, the
-    next search runs under that budget scaled by estimated / synthesized of the last folding (so a design
-    whose LUTs synthesize to 2.5x the estimate is searched at 1/2.5 of the LUT budget). Returns the last
+    syntheses): `cfg.fit_budget` where an earlier fit refolded the build, else `cfg.budget`. The folding
+    search works on estimates; where synthesis finds a resource over its budget, the next search runs under
+    that budget scaled by estimated / synthesized of the last folding (so a design whose LUTs synthesize to
+    2.5x the estimate is searched at 1/2.5 of the LUT budget). Returns the last
     `synth` section, with `fit`: each round's search budget, frames/s and synthesized use. A synthesis the
     build already has (report.json's `synth`: a compile drops it, so it is of this folding) by the same method
     (whole or by layer) is round 1, checked again against the budget asked, without running Yosys again; a fit
