@@ -219,7 +219,6 @@ class Option:
     attrs: dict[str, dict]  # node name -> {attr: value}
     cycles: int = 0
     res: dict[str, float] = field(default_factory=dict)
-    cost: float = 0.0
     #: taken only to rebalance a folding over its budget (products moved between LUTs and DSP slices)
     alternative: bool = False
 
@@ -506,17 +505,11 @@ def _choose_within(units: list[Unit], limits: dict[str, float], T: int, strategy
 
 def search_cheapest(units: list[Unit], limits: dict[str, float], target_cycles: int) -> Folding:
     """Per unit, the cheapest option meeting target_cycles (the fastest one where none does)."""
-    for u in units:
-        for o in u.options:
-            o.cost = _cost(o.res, limits)
     return _choose_within(units, limits, int(target_cycles), "cheapest-for-target")
 
 
 def search_fastest(units: list[Unit], limits: dict[str, float]) -> Folding:
     """The smallest cycles-per-frame whose cheapest folding fits the budget (binary search)."""
-    for u in units:
-        for o in u.options:
-            o.cost = _cost(o.res, limits)
     floor = max(min(o.cycles for o in u.options) for u in units)
     cands = sorted({o.cycles for u in units for o in u.options if o.cycles >= floor} | {floor})
 
